@@ -1,0 +1,72 @@
+"""The Dramatiq broker, chosen by settings: Redis in production, in-memory when embedded.
+
+Imported by every actor module. `configure()` may swap the broker later (the embedded
+server, tests); it re-binds every registered actor to the new broker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
+
+from app.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from dramatiq import Actor, Broker
+
+_state: dict[str, Any] = {}
+_actors: list[Actor[Any, Any]] = []
+
+
+def build_broker(settings: Settings) -> Broker:
+    broker: Broker
+    if settings.redis_url:
+        broker = RedisBroker(url=settings.redis_url, namespace="dataflow")
+    else:
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+    broker.add_middleware(AsyncIO())
+    return broker
+
+
+def configure(settings: Settings) -> Broker:
+    """Make `settings` the workers' settings and point every actor at a matching broker."""
+    broker = build_broker(settings)
+    dramatiq.set_broker(broker)
+    _state["settings"] = settings
+    _state["broker"] = broker
+    for actor in _actors:
+        actor.broker = broker
+        broker.declare_actor(actor)
+    return broker
+
+
+def register(actor: Actor[Any, Any]) -> Actor[Any, Any]:
+    """Remember an actor so `configure()` can re-bind it."""
+    _actors.append(actor)
+    return actor
+
+
+def current_settings() -> Settings:
+    settings = _state.get("settings")
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+def current_broker() -> Broker:
+    broker = _state.get("broker")
+    if broker is None:
+        broker = configure(get_settings())
+    return broker  # type: ignore[no-any-return]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+current_broker()

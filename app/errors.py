@@ -1,0 +1,125 @@
+"""The error hierarchy: every expected failure has a stable code and says what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DataFlowError(Exception):
+    """Root of every expected DataFlow failure.
+
+    `code` is stable and machine-readable (clients switch on it); `message` is for humans
+    and names what was wrong and where; `path` points into the input that caused it.
+    """
+
+    code: str = "DATAFLOW_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: list[str] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path or []
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Transient:
+    """Mixin: retrying may help (a connection dropped, a timeout)."""
+
+
+class Terminal:
+    """Mixin: retrying cannot help (a bad spec, bad data, a missing object)."""
+
+
+class ConfigError(DataFlowError, Terminal):
+    code = "CONFIG_INVALID"
+
+
+class NotFound(DataFlowError, Terminal):
+    code = "NOT_FOUND"
+
+
+class SourceNotFound(NotFound):
+    code = "SOURCE_NOT_FOUND"
+
+
+class PipelineNotFound(NotFound):
+    code = "PIPELINE_NOT_FOUND"
+
+
+class RunNotFound(NotFound):
+    code = "RUN_NOT_FOUND"
+
+
+class AlreadyExists(DataFlowError, Terminal):
+    code = "ALREADY_EXISTS"
+
+
+class InvalidInput(DataFlowError, Terminal):
+    code = "INVALID_INPUT"
+
+
+class SpecInvalid(InvalidInput):
+    code = "SPEC_INVALID"
+
+
+class UnknownStep(SpecInvalid):
+    code = "UNKNOWN_STEP"
+
+
+class ExpressionInvalid(SpecInvalid):
+    code = "EXPRESSION_INVALID"
+
+
+class SourceInvalid(InvalidInput):
+    code = "SOURCE_INVALID"
+
+
+class SourceUnreadable(DataFlowError, Terminal):
+    """The source exists in the catalogue but its file cannot be opened."""
+
+    code = "SOURCE_UNREADABLE"
+
+
+class SourceMalformed(DataFlowError, Terminal):
+    """The source's bytes do not parse (a ragged CSV row, bad encoding)."""
+
+    code = "SOURCE_MALFORMED"
+
+
+class TransformFailed(DataFlowError, Terminal):
+    """A step failed on real data (a column missing, a type clash at run time)."""
+
+    code = "TRANSFORM_FAILED"
+
+
+class WarehouseError(DataFlowError, Terminal):
+    code = "WAREHOUSE_ERROR"
+
+
+class WarehouseUnavailable(DataFlowError, Transient):
+    code = "WAREHOUSE_UNAVAILABLE"
+
+
+class InvalidTransition(DataFlowError, Terminal):
+    code = "INVALID_TRANSITION"
+
+
+class Unauthenticated(DataFlowError, Terminal):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(DataFlowError, Terminal):
+    code = "FORBIDDEN"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a retry could help; unknown exceptions are treated as terminal."""
+    return isinstance(error, Transient)

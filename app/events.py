@@ -1,0 +1,145 @@
+"""Fan-out of run events to live subscribers: in-process, or Redis pub/sub across hosts.
+
+Delivery here is best effort (Redis pub/sub is at-most-once); the event log in the
+database is the truth, and subscribers fill any gap from it (see `app.streams`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import weakref
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+import redis.asyncio as aioredis
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from app.config import Settings
+    from app.models.run import RunEvent
+
+CHANNEL_PREFIX = "dataflow:run-events:"
+SUBSCRIBER_BUFFER = 10_000
+
+
+def event_to_message(event: RunEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "run_id": event.run_id,
+        "created_at": event.created_at.isoformat(),
+        "kind": event.kind,
+        "stage": event.stage,
+        "payload": event.payload,
+    }
+
+
+class EventBus(Protocol):
+    async def publish(self, run_id: str, message: dict[str, Any]) -> None: ...
+
+    def subscribe(self, run_id: str) -> Subscription: ...
+
+
+class Subscription(Protocol):
+    async def __aenter__(self) -> asyncio.Queue[dict[str, Any]]: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class LocalEventBus:
+    """One per process. Publishers may be on any thread (the in-process worker's loop)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[
+            str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]
+        ] = {}
+
+    async def publish(self, run_id: str, message: dict[str, Any]) -> None:
+        with self._lock:
+            targets = list(self._subscribers.get(run_id, ()))
+        for loop, queue in targets:
+            # A full queue means a stuck subscriber: it will catch up from the log.
+            loop.call_soon_threadsafe(_put_nowait_or_drop, queue, message)
+
+    def subscribe(self, run_id: str) -> Subscription:
+        return self._subscription(run_id)
+
+    @asynccontextmanager
+    async def _subscription(self, run_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        entry = (asyncio.get_running_loop(), queue)
+        with self._lock:
+            self._subscribers.setdefault(run_id, set()).add(entry)
+        try:
+            yield queue
+        finally:
+            with self._lock:
+                entries = self._subscribers.get(run_id, set())
+                entries.discard(entry)
+                if not entries:
+                    self._subscribers.pop(run_id, None)
+
+
+def _put_nowait_or_drop(queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any]) -> None:
+    if not queue.full():
+        queue.put_nowait(message)
+
+
+class RedisEventBus:
+    """Pub/sub on one channel per run, so any API replica serves any subscriber."""
+
+    def __init__(self, url: str) -> None:
+        self._client = aioredis.Redis.from_url(url)
+
+    async def publish(self, run_id: str, message: dict[str, Any]) -> None:
+        await self._client.publish(CHANNEL_PREFIX + run_id, json.dumps(message))
+
+    def subscribe(self, run_id: str) -> Subscription:
+        return self._subscription(run_id)
+
+    @asynccontextmanager
+    async def _subscription(self, run_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(CHANNEL_PREFIX + run_id)
+        reader = asyncio.create_task(_pump(pubsub, queue))
+        try:
+            yield queue
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+async def _pump(pubsub: aioredis.client.PubSub, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    async for raw in pubsub.listen():
+        if raw.get("type") == "message":
+            _put_nowait_or_drop(queue, json.loads(raw["data"]))
+
+
+_local_bus = LocalEventBus()
+# Redis clients belong to the loop that made them, like database pools.
+_redis_buses: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RedisEventBus]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_event_bus(settings: Settings) -> EventBus:
+    if settings.redis_url is None:
+        return _local_bus
+    per_loop = _redis_buses.setdefault(asyncio.get_running_loop(), {})
+    if settings.redis_url not in per_loop:
+        per_loop[settings.redis_url] = RedisEventBus(settings.redis_url)
+    return per_loop[settings.redis_url]
+
+
+async def close_event_buses() -> None:
+    for bus in _redis_buses.pop(asyncio.get_running_loop(), {}).values():
+        await bus.close()

@@ -1,0 +1,22 @@
+"""All table models, imported here so SQLModel.metadata knows every table."""
+
+from __future__ import annotations
+
+from app.models.pipeline import Pipeline, PipelineCreate
+from app.models.run import TERMINAL_STATUSES, Run, RunEvent, RunStatus
+from app.models.source import Source, SourceCreate
+from app.models.user import Role, User, UserCreate
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Pipeline",
+    "PipelineCreate",
+    "Role",
+    "Run",
+    "RunEvent",
+    "RunStatus",
+    "Source",
+    "SourceCreate",
+    "User",
+    "UserCreate",
+]

@@ -1,0 +1,35 @@
+"""Sources: where a pipeline reads from (kind, location, reader options)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from app.models.base import JSONVariant, UTCDateTime, new_id, utcnow
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class SourceBase(SQLModel):
+    name: str = Field(max_length=128, unique=True, regex=NAME_PATTERN)
+    kind: str = Field(max_length=32)
+    uri: str = Field(max_length=2048)
+    options: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONVariant, nullable=False)
+    )
+
+
+class Source(SourceBase, table=True):
+    __tablename__ = "sources"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    created_by: str | None = Field(default=None, foreign_key="users.id", max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class SourceCreate(SourceBase):
+    """What a client sends to register a source; validated again by the ETL layer."""

@@ -1,0 +1,73 @@
+"""Passwords (argon2) and access tokens (JWT, HS256, signed with SECRET_KEY)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.errors import Unauthenticated
+from app.models.user import Role
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+_hasher = PasswordHasher()
+_ALGORITHM = "HS256"
+_ISSUER = "dataflow"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    role: Role
+    expires_at: datetime
+
+
+def create_access_token(
+    *, user_id: str, role: Role, settings: Settings, now: datetime | None = None
+) -> str:
+    issued = now or datetime.now(UTC)
+    expires = issued + timedelta(minutes=settings.access_token_minutes)
+    claims = {"sub": user_id, "role": role.value, "iat": issued, "exp": expires, "iss": _ISSUER}
+    return jwt.encode(claims, settings.signing_key(), algorithm=_ALGORITHM)
+
+
+def decode_access_token(token: str, *, settings: Settings) -> TokenClaims:
+    """Verify signature, expiry and issuer; any failure is `Unauthenticated`."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.signing_key(),
+            algorithms=[_ALGORITHM],
+            issuer=_ISSUER,
+            options={"require": ["sub", "exp", "iat", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the access token has expired; log in again") from None
+    except jwt.InvalidTokenError:
+        raise Unauthenticated("the access token is invalid") from None
+    try:
+        role = Role(claims.get("role"))
+    except ValueError:
+        raise Unauthenticated("the access token carries an unknown role") from None
+    return TokenClaims(
+        user_id=str(claims["sub"]),
+        role=role,
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+    )

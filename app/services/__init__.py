@@ -1,0 +1,1 @@
+"""Domain services: plain async functions over a session; they flush, callers commit."""

@@ -1,0 +1,80 @@
+"""Keyset pagination with opaque cursors over (created_at, id)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy import and_, or_
+
+from app.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+    from sqlmodel.sql.expression import SelectOfScalar
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, row_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), row_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("the cursor is not one this API issued", path=["after"]) from None
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 1 or first > MAX_PAGE_SIZE:
+        raise InvalidInput(f"first must be between 1 and {MAX_PAGE_SIZE}", path=["first"])
+    return first
+
+
+async def paginate(
+    session: AsyncSession,
+    statement: SelectOfScalar[T],
+    model: Any,
+    *,
+    first: int | None,
+    after: str | None,
+    newest_first: bool = True,
+) -> Page[T]:
+    """Fetch one page after `after`, ordered by (created_at, id), one row more to see past."""
+    size = page_size(first)
+    created, ident = model.created_at, model.id
+    if after is not None:
+        at, after_id = decode_cursor(after)
+        if newest_first:
+            statement = statement.where(or_(created < at, and_(created == at, ident < after_id)))
+        else:
+            statement = statement.where(or_(created > at, and_(created == at, ident > after_id)))
+    order = (created.desc(), ident.desc()) if newest_first else (created.asc(), ident.asc())
+    rows = list((await session.exec(statement.order_by(*order).limit(size + 1))).all())
+    items = rows[:size]
+    cursors = [encode_cursor(row.created_at, row.id) for row in items]  # type: ignore[attr-defined]
+    return Page(items=items, cursors=cursors, has_next_page=len(rows) > size)

@@ -1,0 +1,60 @@
+"""Read-side fields: sources, pipelines, runs (connections) and a run by id."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from app.db import session_scope
+from app.errors import RunNotFound
+from app.services import pipelines as pipeline_service
+from app.services import runs as run_service
+from app.services import sources as source_service
+from graph.permissions import IsViewer
+from graph.types import Connection, Pipeline, Run, Source, User, connection
+
+if TYPE_CHECKING:
+    from strawberry.types import Info
+
+    from graph.context import Context
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(permission_classes=[IsViewer])
+    async def me(self, info: Info[Context, None]) -> User | None:
+        user = await info.context.user()
+        return User.from_model(user) if user else None
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def sources(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Source]:
+        async with session_scope(info.context.settings) as session:
+            page = await source_service.list_page(session=session, first=first, after=after)
+        return connection(page, [Source.from_model(row) for row in page.items])
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def pipelines(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Pipeline]:
+        async with session_scope(info.context.settings) as session:
+            page = await pipeline_service.list_page(session=session, first=first, after=after)
+        return connection(page, [Pipeline.from_model(row) for row in page.items])
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def runs(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Run]:
+        async with session_scope(info.context.settings) as session:
+            page = await run_service.list_page(session=session, first=first, after=after)
+        return connection(page, [Run.from_model(row) for row in page.items])
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:  # noqa: A002
+        async with session_scope(info.context.settings) as session:
+            try:
+                return Run.from_model(await run_service.get(session=session, run_id=id))
+            except RunNotFound:
+                return None

@@ -1,0 +1,111 @@
+"""A real uvicorn server in a background thread, and a small GraphQL client (HTTP + WS)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import uvicorn
+import websockets
+
+from graph.asgi import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from app.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """Serve `create_app(settings)` on a free port; yields the base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, ws="websockets"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+class GraphQLClient:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            response = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables or {}},
+                headers=self._headers(),
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The `data` of a response that must have no GraphQL errors."""
+        body = await self.post(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def subscribe(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        init_payload: dict[str, Any] | None = None,
+        timeout: float = 60,
+        stop_after: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run a subscription over graphql-transport-ws; returns every `next` payload.
+
+        Ends on `complete` (or after `stop_after` messages, disconnecting early)."""
+        url = self.base_url.replace("http://", "ws://") + "/graphql"
+        if init_payload is None:
+            init_payload = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        received: list[dict[str, Any]] = []
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init", "payload": init_payload}))
+            ack = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            assert ack["type"] == "connection_ack", ack
+            message = {"query": query, "variables": variables or {}}
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": message}))
+            async with asyncio.timeout(timeout):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "next":
+                        received.append(frame["payload"])
+                        if stop_after is not None and len(received) >= stop_after:
+                            return received
+                    elif frame["type"] == "complete":
+                        return received
+                    elif frame["type"] == "error":
+                        received.append({"errors": frame["payload"]})
+                        return received
