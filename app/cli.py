@@ -40,7 +40,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from graph.asgi import create_app
 
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws="websockets")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws="websockets-sansio")
 
 
 @cli.command()

@@ -18,4 +18,5 @@ def parse_model(model: type[M], data: dict[str, Any]) -> M:
         first = error.errors()[0]
         path = [str(part) for part in first["loc"]]
         field = ".".join(path) or "input"
-        raise InvalidInput(f"{field}: {first['msg']}", path=path) from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise InvalidInput(f"{field}: {message}", path=path) from None

@@ -64,7 +64,9 @@ class DataFlowGraphQL(GraphQL[Context, None]):
         try:
             await context.user()
         except Unauthenticated as error:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": error.message}) from None
+            raise ConnectionRejectionError(
+                {"code": "UNAUTHENTICATED", "message": error.message}
+            ) from None
         return None
 
 

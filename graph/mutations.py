@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from actors.runs import execute_run
 from app.db import session_scope
@@ -20,13 +20,9 @@ from app.services import runs as run_service
 from app.services import sources as source_service
 from app.services import users as user_service
 from app.validation import parse_model
+from graph.context import Context
 from graph.permissions import IsOperator
 from graph.types import Pipeline, Run, Source, User, UserError
-
-if TYPE_CHECKING:
-    from strawberry.types import Info
-
-    from graph.context import Context
 
 logger = logging.getLogger(__name__)
 
@@ -92,19 +88,25 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[IsOperator])
     async def create_source(
-        self, info: Info[Context, None], input: CreateSourceInput  # noqa: A002
+        self, info: Info[Context, None], input: CreateSourceInput
     ) -> CreateSourcePayload:
         context = info.context
         actor = await context.user()
         try:
             data = parse_model(
                 SourceCreate,
-                {"name": input.name, "kind": input.kind, "uri": input.uri,
-                 "options": input.options or {}},
+                {
+                    "name": input.name,
+                    "kind": input.kind,
+                    "uri": input.uri,
+                    "options": input.options or {},
+                },
             )
             async with session_scope(context.settings) as session:
                 source = await source_service.create(
-                    session=session, data=data, actor=actor,
+                    session=session,
+                    data=data,
+                    actor=actor,
                     allowed_roots=context.settings.allowed_file_roots,
                 )
         except DataFlowError as error:
@@ -113,7 +115,7 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[IsOperator])
     async def create_pipeline(
-        self, info: Info[Context, None], input: CreatePipelineInput  # noqa: A002
+        self, info: Info[Context, None], input: CreatePipelineInput
     ) -> CreatePipelinePayload:
         context = info.context
         actor = await context.user()
@@ -124,7 +126,9 @@ class Mutation:
             )
             async with session_scope(context.settings) as session:
                 pipeline = await pipeline_service.create(
-                    session=session, data=data, actor=actor,
+                    session=session,
+                    data=data,
+                    actor=actor,
                     allowed_roots=context.settings.allowed_file_roots,
                 )
         except DataFlowError as error:
@@ -144,8 +148,11 @@ class Mutation:
         try:
             async with session_scope(context.settings) as session:
                 triggered = await run_service.trigger(
-                    session=session, pipeline_id=str(pipeline_id), actor=actor,
-                    idempotency_key=idempotency_key, params=params,
+                    session=session,
+                    pipeline_id=str(pipeline_id),
+                    actor=actor,
+                    idempotency_key=idempotency_key,
+                    params=params,
                 )
             # Enqueued only after the commit, so the worker always finds the run.
             if triggered.created:

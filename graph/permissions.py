@@ -41,7 +41,12 @@ class _RequiresRole(BasePermission):
     # requests cannot see each other's denial reasons.
     required: ClassVar[Role]
 
-    async def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
+    async def has_permission(
+        self,
+        source: Any,
+        info: Info[Context, Any],
+        **kwargs: Any,  # noqa: ARG002 (Strawberry's signature)
+    ) -> bool:
         await require_role(info.context, self.required)
         return True
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import strawberry
+from strawberry.types import Info
 
 from app.db import session_scope
 from app.errors import RunNotFound
 from app.services import pipelines as pipeline_service
 from app.services import runs as run_service
 from app.services import sources as source_service
+from graph.context import Context
 from graph.permissions import IsViewer
 from graph.types import Connection, Pipeline, Run, Source, User, connection
-
-if TYPE_CHECKING:
-    from strawberry.types import Info
-
-    from graph.context import Context
 
 
 @strawberry.type
@@ -52,7 +47,7 @@ class Query:
         return connection(page, [Run.from_model(row) for row in page.items])
 
     @strawberry.field(permission_classes=[IsViewer])
-    async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:  # noqa: A002
+    async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:
         async with session_scope(info.context.settings) as session:
             try:
                 return Run.from_model(await run_service.get(session=session, run_id=id))

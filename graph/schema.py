@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -27,12 +29,13 @@ def should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
-    extensions: list[SchemaExtension] = [
-        QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-        MaskErrors(should_mask_error=should_mask, error_message="internal error"),
+    # Factories, not instances: Strawberry builds fresh extensions for every request.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        lambda: MaskErrors(should_mask_error=should_mask, error_message="internal error"),
     ]
     if not introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )

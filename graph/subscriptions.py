@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types import Info
 
 from app.errors import DataFlowError
 from app.streams import follow_run
+from graph.context import Context
 from graph.permissions import IsViewer
 from graph.types import RunEvent
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
-
-    from strawberry.types import Info
-
-    from graph.context import Context
 
 
 def parse_event_cursor(after: str | None) -> int:

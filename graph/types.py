@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from app.models.run import RunStatus as ModelRunStatus
+from graph.context import Context
 
 if TYPE_CHECKING:
-    from strawberry.types import Info
-
     from app.errors import DataFlowError
     from app.models.pipeline import Pipeline as PipelineModel
     from app.models.run import Run as RunModel
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from app.models.source import Source as SourceModel
     from app.models.user import User as UserModel
     from app.services.pagination import Page
-    from graph.context import Context
 
 T = TypeVar("T")
 
@@ -81,7 +80,9 @@ class Connection(Generic[T]):
 
 
 def connection(page: Page[object], nodes: list[T]) -> Connection[T]:
-    edges = [Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)]
+    edges = [
+        Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)
+    ]
     info = PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
     return Connection(edges=edges, page_info=info)
 

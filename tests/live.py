@@ -33,7 +33,7 @@ def live_server(settings: Settings) -> Iterator[str]:
     """Serve `create_app(settings)` on a free port; yields the base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, ws="websockets"
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -5,17 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import field_validator
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from app.models.base import JSONVariant, UTCDateTime, new_id, utcnow
-from app.models.source import NAME_PATTERN
+from app.models.source import check_name
 
 
 class PipelineBase(SQLModel):
-    name: str = Field(max_length=128, unique=True, regex=NAME_PATTERN)
+    name: str = Field(max_length=128, unique=True)
     source_id: str = Field(foreign_key="sources.id", max_length=36, index=True)
     spec: dict[str, Any] = Field(sa_column=Column(JSONVariant, nullable=False))
+
+    _name = field_validator("name")(check_name)
 
 
 class Pipeline(PipelineBase, table=True):

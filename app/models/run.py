@@ -41,7 +41,9 @@ class Run(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     pipeline_id: str = Field(foreign_key="pipelines.id", max_length=36, index=True)
     pipeline_version: int
-    status: RunStatus = Field(default=RunStatus.QUEUED, sa_column=enum_column(RunStatus, index=True))
+    status: RunStatus = Field(
+        default=RunStatus.QUEUED, sa_column=enum_column(RunStatus, index=True)
+    )
     attempt: int = 1
     stage: str | None = Field(default=None, max_length=32)
     rows_read: int = Field(default=0, sa_type=BigInteger)

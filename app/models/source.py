@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from pydantic import field_validator
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from app.models.base import JSONVariant, UTCDateTime, new_id, utcnow
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_name(value: str) -> str:
+    """Names are handles in URLs, CLIs and files: letters, digits, `_ . -`."""
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValueError(
+            "must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+            " (at most 128)"
+        )
+    return value
 
 
 class SourceBase(SQLModel):
-    name: str = Field(max_length=128, unique=True, regex=NAME_PATTERN)
+    name: str = Field(max_length=128, unique=True)
     kind: str = Field(max_length=32)
     uri: str = Field(max_length=2048)
     options: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONVariant, nullable=False)
     )
+
+    _name = field_validator("name")(check_name)
 
 
 class Source(SourceBase, table=True):

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from app.errors import AlreadyExists, PipelineNotFound
-from app.etl.sources import parse_source, read_schema
+from app.errors import AlreadyExists, PipelineNotFound, SourceMalformed, SourceUnreadable
+from app.etl.sources import parse_source
+from app.etl.sources.csv import read_csv_schema
 from app.etl.spec import parse_spec, validate_against_schema
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.services import sources as source_service
@@ -35,9 +36,7 @@ async def get_by_name(*, session: AsyncSession, name: str) -> Pipeline | None:
     return (await session.exec(select(Pipeline).where(Pipeline.name == name))).first()
 
 
-async def get_many(
-    *, session: AsyncSession, pipeline_ids: Sequence[str]
-) -> list[Pipeline | None]:
+async def get_many(*, session: AsyncSession, pipeline_ids: Sequence[str]) -> list[Pipeline | None]:
     """Batch lookup for DataLoaders: one query, results in the order asked."""
     statement = select(Pipeline).where(Pipeline.id.in_(pipeline_ids))  # type: ignore[attr-defined]
     by_id = {pipeline.id: pipeline for pipeline in (await session.exec(statement)).all()}
@@ -56,9 +55,13 @@ async def _check_against_source(
     """Report an unknown column or a type clash now, before any run (reads the header)."""
     spec = parse_spec(data.spec)
     config = parse_source(source.kind, source.uri, source.options, allowed_roots)
-    schema = await asyncio.to_thread(read_schema, config)
-    if schema is not None:
-        validate_against_schema(spec, schema)
+    try:
+        schema = await asyncio.to_thread(read_csv_schema, config)
+    except (SourceUnreadable, SourceMalformed):
+        # The file may arrive, or be fixed, before the first run: the spec is not wrong,
+        # and the run reports the file's problem with its line.
+        return
+    validate_against_schema(spec, schema)
 
 
 async def create(

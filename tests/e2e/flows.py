@@ -1,0 +1,66 @@
+"""Steps of the slice shared by the embedded and the services end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from tests.e2e import operations as ops
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.live import GraphQLClient
+
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+async def define_pipeline(
+    client: GraphQLClient, csv_path: Path, spec: dict[str, Any], name: str
+) -> str:
+    source = await client.data(
+        ops.CREATE_SOURCE,
+        {"input": {"name": f"{name}_src", "kind": "csv", "uri": str(csv_path)}},
+    )
+    payload = source["createSource"]
+    assert payload["errors"] == []
+    pipeline = await client.data(
+        ops.CREATE_PIPELINE,
+        {"input": {"name": name, "sourceId": payload["source"]["id"], "spec": spec}},
+    )
+    assert pipeline["createPipeline"]["errors"] == []
+    pipeline_id: str = pipeline["createPipeline"]["pipeline"]["id"]
+    return pipeline_id
+
+
+async def trigger(client: GraphQLClient, pipeline_id: str, key: str | None = None) -> str:
+    data = await client.data(ops.TRIGGER_RUN, {"pipelineId": pipeline_id, "key": key})
+    assert data["triggerRun"]["errors"] == []
+    run_id: str = data["triggerRun"]["run"]["id"]
+    return run_id
+
+
+async def wait_for_end(client: GraphQLClient, run_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll `run(id)` until the run is terminal (the way a simple dashboard would)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            run: dict[str, Any] = (await client.data(ops.RUN, {"id": run_id}))["run"]
+            if run["status"] in TERMINAL:
+                return run
+            await asyncio.sleep(0.1)
+
+
+def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for message in messages:
+        assert "errors" not in message, message
+    return [message["data"]["runEvents"] for message in messages]
+
+
+def assert_well_formed_stream(events: list[dict[str, Any]], final_status: str) -> None:
+    """Strictly increasing ids, starts with run_started, ends with the terminal status."""
+    ids = [int(event["id"]) for event in events]
+    assert ids == sorted(set(ids)), "events out of order or repeated"
+    assert events[0]["kind"] == "run_started"
+    assert events[-1]["kind"] == "run_finished"
+    assert events[-1]["payload"]["status"] == final_status.lower()
+    assert sum(event["kind"] == "run_finished" for event in events) == 1
