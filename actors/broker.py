@@ -27,7 +27,7 @@ _actors: list[Actor[Any, Any]] = []
 def build_broker(settings: Settings) -> Broker:
     broker: Broker
     if settings.redis_url:
-        broker = RedisBroker(url=settings.redis_url, namespace="dataflow")
+        broker = RedisBroker(url=settings.redis_url, namespace="dataflow")  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
@@ -62,7 +62,7 @@ def current_broker() -> Broker:
     broker = _state.get("broker")
     if broker is None:
         broker = configure(get_settings())
-    return broker  # type: ignore[no-any-return]
+    return broker
 
 
 def worker_id() -> str:

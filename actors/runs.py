@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import dramatiq
 
 from actors.broker import current_settings, register, worker_id

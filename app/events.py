@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import weakref
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import redis.asyncio as aioredis
@@ -36,16 +36,13 @@ def event_to_message(event: RunEvent) -> dict[str, Any]:
     }
 
 
+Subscription = AbstractAsyncContextManager["asyncio.Queue[dict[str, Any]]"]
+
+
 class EventBus(Protocol):
     async def publish(self, run_id: str, message: dict[str, Any]) -> None: ...
 
     def subscribe(self, run_id: str) -> Subscription: ...
-
-
-class Subscription(Protocol):
-    async def __aenter__(self) -> asyncio.Queue[dict[str, Any]]: ...
-
-    async def __aexit__(self, *exc: object) -> None: ...
 
 
 class LocalEventBus:
@@ -112,7 +109,7 @@ class RedisEventBus:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         await self._client.aclose()

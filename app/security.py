@@ -63,7 +63,7 @@ def decode_access_token(token: str, *, settings: Settings) -> TokenClaims:
     except jwt.InvalidTokenError:
         raise Unauthenticated("the access token is invalid") from None
     try:
-        role = Role(claims.get("role"))
+        role = Role(str(claims.get("role")))
     except ValueError:
         raise Unauthenticated("the access token carries an unknown role") from None
     return TokenClaims(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -11,7 +12,7 @@ from strawberry.types import Info
 
 from actors.runs import execute_run
 from app.db import session_scope
-from app.errors import DataFlowError, Unauthenticated
+from app.errors import DataFlowError, InvalidInput, Unauthenticated
 from app.models.pipeline import PipelineCreate
 from app.models.source import SourceCreate
 from app.security import create_access_token
@@ -152,7 +153,7 @@ class Mutation:
                     pipeline_id=str(pipeline_id),
                     actor=actor,
                     idempotency_key=idempotency_key,
-                    params=params,
+                    params=_object(params, "params"),
                 )
             # Enqueued only after the commit, so the worker always finds the run.
             if triggered.created:
@@ -160,6 +161,12 @@ class Mutation:
         except DataFlowError as error:
             return TriggerRunPayload(errors=[UserError.from_error(error)])
         return TriggerRunPayload(run=Run.from_model(triggered.run))
+
+
+def _object(value: JSON | None, name: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise InvalidInput(f"{name} must be a JSON object", path=[name])
 
 
 async def _enqueue(run_id: str) -> None:

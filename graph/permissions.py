@@ -43,7 +43,7 @@ class _RequiresRole(BasePermission):
 
     async def has_permission(
         self,
-        source: Any,
+        source: Any,  # noqa: ARG002 (Strawberry's signature)
         info: Info[Context, Any],
         **kwargs: Any,  # noqa: ARG002 (Strawberry's signature)
     ) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -79,7 +79,7 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
-def connection(page: Page[object], nodes: list[T]) -> Connection[T]:
+def connection(page: Page[Any], nodes: list[T]) -> Connection[T]:
     edges = [
         Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)
     ]
@@ -120,7 +120,7 @@ class Source:
             name=source.name,
             kind=source.kind,
             uri=source.uri,
-            options=source.options,
+            options=JSON(source.options),
             created_at=source.created_at,
         )
 
@@ -144,7 +144,7 @@ class Pipeline:
         return cls(
             id=strawberry.ID(pipeline.id),
             name=pipeline.name,
-            spec=pipeline.spec,
+            spec=JSON(pipeline.spec),
             version=pipeline.version,
             created_at=pipeline.created_at,
             source_id=pipeline.source_id,
@@ -219,5 +219,5 @@ class RunEvent:
             at=event.created_at,
             kind=event.kind,
             stage=event.stage,
-            payload=event.payload,
+            payload=JSON(event.payload),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
@@ -16,6 +15,8 @@ from app.services import sources as source_service
 from app.services import users as user_service
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from app.config import Settings
 
 ORDERS_HEADER = "order_id,status,quantity,unit_price"

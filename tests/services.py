@@ -10,7 +10,9 @@ import asyncpg
 import pytest
 import redis
 
-PG_ADMIN_URL = os.environ.get("DATAFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "DATAFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_TEST_URL = os.environ.get("DATAFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
-    assert settings.database_url and settings.redis_url
+    assert settings.database_url
+    assert settings.redis_url
     env = {key: value for key, value in os.environ.items() if not key.startswith("COV_")}
     env.update(
         ENV=settings.env.value,

@@ -92,7 +92,7 @@ async def claim(*, session: AsyncSession, run_id: str, worker_id: str) -> Run | 
             started_at=now,
         )
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         return None
     run = await get(session=session, run_id=run_id)
     await session.refresh(run)
@@ -112,7 +112,7 @@ async def record_progress(
         )
         .values(**values, lease_expires_at=utcnow() + LEASE)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
 
 
 async def finish(
@@ -135,4 +135,4 @@ async def finish(
         )
         .values(**values, status=status, finished_at=utcnow(), lease_expires_at=None)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
@@ -11,9 +11,22 @@ from app.cli import cli
 from app.config import Environment, load_settings
 from app.errors import ConfigError
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SETTING_NAMES = [
-    "ENV", "DATABASE_URL", "WAREHOUSE_URL", "REDIS_URL", "SECRET_KEY", "CORS_ORIGINS",
-    "S3_BUCKET", "S3_ENDPOINT_URL", "SENTRY_DSN", "LOG_LEVEL", "DATA_DIR", "FILE_ROOTS",
+    "ENV",
+    "DATABASE_URL",
+    "WAREHOUSE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "CORS_ORIGINS",
+    "S3_BUCKET",
+    "S3_ENDPOINT_URL",
+    "SENTRY_DSN",
+    "LOG_LEVEL",
+    "DATA_DIR",
+    "FILE_ROOTS",
 ]
 
 

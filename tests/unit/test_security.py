@@ -42,8 +42,10 @@ def test_expired_token_is_refused(settings: Settings) -> None:
 
 def test_tampered_token_is_refused(settings: Settings) -> None:
     token = create_access_token(user_id="u1", role=Role.VIEWER, settings=settings)
-    header, payload, signature = token.split(".")
-    forged = jwt.encode({"sub": "u1", "role": "admin"}, "an-attacker-guessed-key-0123456789abc", algorithm="HS256").split(".")[1]
+    header, _payload, signature = token.split(".")
+    forged = jwt.encode(
+        {"sub": "u1", "role": "admin"}, "an-attacker-guessed-key-0123456789abc", algorithm="HS256"
+    ).split(".")[1]
     with pytest.raises(Unauthenticated, match="invalid"):
         decode_access_token(f"{header}.{forged}.{signature}", settings=settings)
 
@@ -57,8 +59,13 @@ def test_token_signed_with_another_key_is_refused(settings: Settings) -> None:
 
 def test_token_with_an_unknown_role_is_refused(settings: Settings) -> None:
     now = datetime.now(UTC)
-    claims = {"sub": "u1", "role": "root", "iat": now, "exp": now + timedelta(minutes=1),
-              "iss": "dataflow"}
+    claims = {
+        "sub": "u1",
+        "role": "root",
+        "iat": now,
+        "exp": now + timedelta(minutes=1),
+        "iss": "dataflow",
+    }
     token = jwt.encode(claims, settings.signing_key(), algorithm="HS256")
     with pytest.raises(Unauthenticated, match="unknown role"):
         decode_access_token(token, settings=settings)
