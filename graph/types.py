@@ -203,6 +203,19 @@ class Run:
 
 
 @strawberry.type
+class Column:
+    name: str
+    type: str
+
+
+@strawberry.type
+class TablePreview:
+    columns: list[Column]
+    rows: JSON = strawberry.field(description="A list of rows, each a list of values.")
+    row_count: int
+
+
+@strawberry.type
 class RunEvent:
     id: strawberry.ID = strawberry.field(description="Also the cursor to resume after.")
     run_id: strawberry.ID
