@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_filtered")
 
 
-class LeaseLost(Exception):  # noqa: N818  (a signal, not an error a user sees)
+class LeaseLost(Exception):
     """Another worker owns the run now; this one must stop without writing."""
 
 
@@ -75,7 +75,10 @@ class RunRecorder:
             ):
                 raise LeaseLost(self.run_id)
             event = await event_service.append(
-                session=session, run_id=self.run_id, kind="run_finished", stage=None,
+                session=session,
+                run_id=self.run_id,
+                kind="run_finished",
+                stage=None,
                 payload=payload,
             )
         await self._publish(event)
