@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # Build: resolve the locked dependencies with uv into /app/.venv.
 FROM python:3.11-slim-bookworm AS build
-COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
+RUN pip install --no-cache-dir uv==0.13.9
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 WORKDIR /app
 # Dependencies first, so a code change does not re-download them.

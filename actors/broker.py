@@ -16,6 +16,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from app.config import Settings, get_settings
+from app.observability import init_sentry
 
 if TYPE_CHECKING:
     from dramatiq import Actor, Broker
@@ -61,7 +62,10 @@ def current_settings() -> Settings:
 def current_broker() -> Broker:
     broker = _state.get("broker")
     if broker is None:
-        broker = configure(get_settings())
+        # First import: a `dramatiq actors` worker process starts here.
+        settings = get_settings()
+        init_sentry(settings)
+        broker = configure(settings)
     return broker
 
 

@@ -25,6 +25,7 @@ from app.config import Environment, Settings, get_settings
 from app.db import dispose_engines, ping
 from app.errors import Unauthenticated
 from app.events import close_event_buses
+from app.observability import init_sentry
 from graph.context import Context
 from graph.schema import build_schema
 
@@ -109,6 +110,7 @@ async def _broker_ready(settings: Settings, worker: dramatiq.Worker | None) -> b
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    init_sentry(settings)
     broker = broker_module.configure(settings)
     state: dict[str, Any] = {"worker": None}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 from app.logs import JSONFormatter, configure_logging
@@ -46,3 +48,18 @@ def test_configure_logging_installs_the_json_handler(capsys: pytest.CaptureFixtu
         assert entry["message"] == "hello"
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
+
+
+def test_sentry_starts_only_when_a_dsn_is_set() -> None:
+    # In a child process: Sentry patches libraries globally once started.
+    program = (
+        "import sentry_sdk\n"
+        "from app.config import Settings\n"
+        "from app.observability import init_sentry\n"
+        "assert init_sentry(Settings(sentry_dsn=None)) is False\n"
+        "assert not sentry_sdk.get_client().is_active()\n"
+        "assert init_sentry(Settings(sentry_dsn='https://key@sentry.invalid/1')) is True\n"
+        "assert sentry_sdk.get_client().is_active()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
