@@ -36,6 +36,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 class TokenClaims:
     user_id: str
     role: Role
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -44,7 +45,16 @@ def create_access_token(
 ) -> str:
     issued = now or datetime.now(UTC)
     expires = issued + timedelta(minutes=settings.access_token_minutes)
-    claims = {"sub": user_id, "role": role.value, "iat": issued, "exp": expires, "iss": _ISSUER}
+    # `iat` is whole seconds; `ts` keeps the instant exactly, so a revocation at 12:00:00.5
+    # refuses a token from 12:00:00.4 but not one issued at 12:00:00.6.
+    claims = {
+        "sub": user_id,
+        "role": role.value,
+        "iat": issued,
+        "ts": issued.timestamp(),
+        "exp": expires,
+        "iss": _ISSUER,
+    }
     return jwt.encode(claims, settings.signing_key(), algorithm=_ALGORITHM)
 
 
@@ -69,5 +79,6 @@ def decode_access_token(token: str, *, settings: Settings) -> TokenClaims:
     return TokenClaims(
         user_id=str(claims["sub"]),
         role=role,
+        issued_at=datetime.fromtimestamp(float(claims.get("ts", claims["iat"])), UTC),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
     )

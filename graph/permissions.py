@@ -22,18 +22,18 @@ def denied(code: str, message: str) -> GraphQLError:
 
 
 async def require_role(context: Context, required: Role) -> User:
-    """The caller if they hold `required` or more; else UNAUTHENTICATED / FORBIDDEN."""
+    """The caller if their credential grants `required` or more; else an auth error."""
     try:
-        user = await context.user()
+        caller = await context.caller()
     except Unauthenticated as error:
         raise denied("UNAUTHENTICATED", error.message) from None
-    if user is None:
+    if caller is None:
         raise denied("UNAUTHENTICATED", "authentication required: send a Bearer token")
-    if not user.role.allows(required):
+    if not caller.role.allows(required):
         raise denied(
-            "FORBIDDEN", f"this needs the {required.value} role; you are {user.role.value}"
+            "FORBIDDEN", f"this needs the {required.value} role; you have {caller.role.value}"
         )
-    return user
+    return caller.user
 
 
 class _RequiresRole(BasePermission):

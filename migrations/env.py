@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -11,6 +12,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from app.config import load_settings
 from app.db import create_engine
+from app.models.base import UTCDateTime
 
 target_metadata = SQLModel.metadata
 
@@ -20,12 +22,20 @@ def _url() -> str:
     return configured or load_settings().metadata_url
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Migrations stay self-contained: our UTC type is a plain timezone-aware DateTime."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -43,6 +43,8 @@ class Source(SourceBase, table=True):
     created_by: str | None = Field(default=None, foreign_key="users.id", max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Soft delete: runs keep pointing at what they ran; lists and lookups skip it.
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SourceCreate(SourceBase):

@@ -35,6 +35,8 @@ class User(UserBase, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     password_hash: str = Field(max_length=255)
+    # Access tokens issued before this instant are refused (role change, disable, logout).
+    tokens_valid_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
