@@ -1,13 +1,15 @@
-"""Fan-out of run events to live subscribers: in-process, or Redis pub/sub across hosts.
+"""Fan-out of run events and run updates to live subscribers: in-process, or Redis
+pub/sub across hosts.
 
 Delivery here is best effort (Redis pub/sub is at-most-once); the event log in the
-database is the truth, and subscribers fill any gap from it (see `app.streams`).
+database is the truth, and run-event subscribers fill any gap from it (`app.streams`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import weakref
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,18 +18,34 @@ from typing import TYPE_CHECKING, Any, Protocol
 import redis.asyncio as aioredis
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
 
     from app.config import Settings
-    from app.models.run import RunEvent
+    from app.models.run import Run
+    from app.services.run_events import StoredEvent
 
-CHANNEL_PREFIX = "dataflow:run-events:"
+logger = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "dataflow:"
 SUBSCRIBER_BUFFER = 10_000
 
+Subscription = AbstractAsyncContextManager["asyncio.Queue[dict[str, Any]]"]
 
-def event_to_message(event: RunEvent) -> dict[str, Any]:
+
+def run_events_channel(run_id: str) -> str:
+    return f"run-events:{run_id}"
+
+
+def run_updates_channel(pipeline_id: str | None) -> str:
+    """Updates of one pipeline's runs, or of every run (None)."""
+    return f"run-updates:{pipeline_id or '*'}"
+
+
+def event_message(stored: StoredEvent) -> dict[str, Any]:
+    event = stored.event
     return {
         "id": event.id,
+        "previous_id": stored.previous_id,
         "run_id": event.run_id,
         "created_at": event.created_at.isoformat(),
         "kind": event.kind,
@@ -36,13 +54,14 @@ def event_to_message(event: RunEvent) -> dict[str, Any]:
     }
 
 
-Subscription = AbstractAsyncContextManager["asyncio.Queue[dict[str, Any]]"]
+def run_message(run: Run) -> dict[str, Any]:
+    return run.model_dump(mode="json")
 
 
 class EventBus(Protocol):
-    async def publish(self, run_id: str, message: dict[str, Any]) -> None: ...
+    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, run_id: str) -> Subscription: ...
+    def subscribe(self, channel: str) -> Subscription: ...
 
 
 class LocalEventBus:
@@ -54,30 +73,30 @@ class LocalEventBus:
             str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]
         ] = {}
 
-    async def publish(self, run_id: str, message: dict[str, Any]) -> None:
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
         with self._lock:
-            targets = list(self._subscribers.get(run_id, ()))
+            targets = list(self._subscribers.get(channel, ()))
         for loop, queue in targets:
-            # A full queue means a stuck subscriber: it will catch up from the log.
+            # A full queue means a stuck subscriber: it catches up from the log.
             loop.call_soon_threadsafe(_put_nowait_or_drop, queue, message)
 
-    def subscribe(self, run_id: str) -> Subscription:
-        return self._subscription(run_id)
+    def subscribe(self, channel: str) -> Subscription:
+        return self._subscription(channel)
 
     @asynccontextmanager
-    async def _subscription(self, run_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    async def _subscription(self, channel: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
         entry = (asyncio.get_running_loop(), queue)
         with self._lock:
-            self._subscribers.setdefault(run_id, set()).add(entry)
+            self._subscribers.setdefault(channel, set()).add(entry)
         try:
             yield queue
         finally:
             with self._lock:
-                entries = self._subscribers.get(run_id, set())
+                entries = self._subscribers.get(channel, set())
                 entries.discard(entry)
                 if not entries:
-                    self._subscribers.pop(run_id, None)
+                    self._subscribers.pop(channel, None)
 
 
 def _put_nowait_or_drop(queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any]) -> None:
@@ -86,22 +105,23 @@ def _put_nowait_or_drop(queue: asyncio.Queue[dict[str, Any]], message: dict[str,
 
 
 class RedisEventBus:
-    """Pub/sub on one channel per run, so any API replica serves any subscriber."""
+    """Pub/sub on one channel per run (and per pipeline), so any API replica serves any
+    subscriber."""
 
     def __init__(self, url: str) -> None:
         self._client = aioredis.Redis.from_url(url)
 
-    async def publish(self, run_id: str, message: dict[str, Any]) -> None:
-        await self._client.publish(CHANNEL_PREFIX + run_id, json.dumps(message))
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        await self._client.publish(CHANNEL_PREFIX + channel, json.dumps(message))
 
-    def subscribe(self, run_id: str) -> Subscription:
-        return self._subscription(run_id)
+    def subscribe(self, channel: str) -> Subscription:
+        return self._subscription(channel)
 
     @asynccontextmanager
-    async def _subscription(self, run_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    async def _subscription(self, channel: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANNEL_PREFIX + run_id)
+        await pubsub.subscribe(CHANNEL_PREFIX + channel)
         reader = asyncio.create_task(_pump(pubsub, queue))
         try:
             yield queue
@@ -140,3 +160,21 @@ def get_event_bus(settings: Settings) -> EventBus:
 async def close_event_buses() -> None:
     for bus in _redis_buses.pop(asyncio.get_running_loop(), {}).values():
         await bus.close()
+
+
+async def publish_changes(
+    settings: Settings, run: Run | None, events: Iterable[StoredEvent]
+) -> None:
+    """After a commit: the run's new events, then its new state for run lists.
+
+    A broken fan-out never fails the caller: subscribers recover from the log."""
+    bus = get_event_bus(settings)
+    try:
+        for stored in events:
+            await bus.publish(run_events_channel(stored.event.run_id), event_message(stored))
+        if run is not None:
+            message = run_message(run)
+            await bus.publish(run_updates_channel(run.pipeline_id), message)
+            await bus.publish(run_updates_channel(None), message)
+    except Exception:
+        logger.warning("could not publish run changes", exc_info=True)

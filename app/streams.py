@@ -1,8 +1,11 @@
-"""Following a run: replay its stored events after a cursor, then stream live ones.
+"""Following runs live.
 
-Every published message carries the id of the run's previous event, so a subscriber
-knows when it missed one (a dropped pub/sub message, a full buffer) and fills the gap
-from the event log: it sees every event exactly once, in order.
+`follow_run` replays a run's stored events after a cursor, then streams live ones. Every
+published message carries the id of the run's previous event, so a subscriber knows when
+it missed one (a dropped pub/sub message, a full buffer) and fills the gap from the log:
+it sees every event exactly once, in order.
+
+`follow_run_updates` streams run snapshots as their status or counters change.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
-from app.events import get_event_bus
-from app.models.run import RunEvent
+from app.events import get_event_bus, run_events_channel, run_updates_channel
+from app.models.run import Run, RunEvent
 from app.services import run_events as event_service
 from app.services import runs as run_service
 
@@ -43,22 +46,33 @@ async def _read_log(settings: Settings, run_id: str, after: int) -> list[RunEven
         return await event_service.list_after(session=session, run_id=run_id, after=after)
 
 
+async def _replay(settings: Settings, run_id: str, after: int) -> list[RunEvent]:
+    """Stored events after the cursor, up to the run's latest `run_finished` if it has
+    ended (a run that was retried goes on past an earlier one)."""
+    events: list[RunEvent] = []
+    while batch := await _read_log(settings, run_id, after):
+        events.extend(batch)
+        after = batch[-1].id or after
+    return events
+
+
 async def follow_run(
     settings: Settings, run_id: str, after: int = 0, poll_seconds: float = POLL_SECONDS
 ) -> AsyncIterator[RunEvent]:
-    """Yield the run's events after `after`, live, ending with its `run_finished` event."""
+    """Yield the run's events after `after`, live, ending with its final `run_finished`."""
     async with session_scope(settings) as session:
         await run_service.get(session=session, run_id=run_id)  # RUN_NOT_FOUND early
-    async with get_event_bus(settings).subscribe(run_id) as live:
+    async with get_event_bus(settings).subscribe(run_events_channel(run_id)) as live:
         last = after
         while True:
-            # Drain the log first: on start, after a gap, or when live is quiet.
-            for event in await _read_log(settings, run_id, last):
+            # The log first: on start, after a gap, or when live has been quiet.
+            replayed = await _replay(settings, run_id, last)
+            for event in replayed:
                 assert event.id is not None
                 last = event.id
                 yield event
-                if event.kind == FINISHED:
-                    return
+            if replayed and replayed[-1].kind == FINISHED:
+                return
             while True:
                 try:
                     message = await asyncio.wait_for(live.get(), poll_seconds)
@@ -72,3 +86,11 @@ async def follow_run(
                 yield message_to_event(message)
                 if message["kind"] == FINISHED:
                     return
+
+
+async def follow_run_updates(settings: Settings, pipeline_id: str | None) -> AsyncIterator[Run]:
+    """Snapshots of runs (of one pipeline, or all) each time one changes, until closed."""
+    channel = run_updates_channel(pipeline_id)
+    async with get_event_bus(settings).subscribe(channel) as live:
+        while True:
+            yield Run.model_validate(await live.get())

@@ -10,8 +10,10 @@ from strawberry.dataloader import DataLoader
 from app.db import session_scope
 from app.errors import Unauthenticated
 from app.models.user import User
+from app.ratelimit import LoginLimiter, login_limiter
 from app.services import auth as auth_service
 from app.services import pipelines as pipeline_service
+from app.services import runs as run_service
 from app.services import sources as source_service
 from app.services.auth import Caller, bearer_token
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from app.config import Settings
     from app.models.pipeline import Pipeline
+    from app.models.run import Run
     from app.models.source import Source
 
 
@@ -66,11 +69,21 @@ class Context:
             raise self._auth_error
         return self._caller
 
+    def login_limiter(self) -> LoginLimiter:
+        return login_limiter(self.settings)
+
+    def client_address(self) -> str:
+        client = self.request.client
+        return client.host if client else "unknown"
+
     def source_loader(self) -> DataLoader[str, Source | None]:
         return self._loader("source", self._load_sources)
 
     def pipeline_loader(self) -> DataLoader[str, Pipeline | None]:
         return self._loader("pipeline", self._load_pipelines)
+
+    def last_run_loader(self) -> DataLoader[str, Run | None]:
+        return self._loader("last_run", self._load_last_runs)
 
     def _loader(self, name: str, load: Any) -> DataLoader[str, Any]:
         if name not in self.loaders:
@@ -80,6 +93,10 @@ class Context:
     async def _load_sources(self, ids: list[str]) -> list[Source | None]:
         async with session_scope(self.settings) as session:
             return await source_service.get_many(session=session, source_ids=ids)
+
+    async def _load_last_runs(self, ids: list[str]) -> list[Run | None]:
+        async with session_scope(self.settings) as session:
+            return await run_service.latest_for_pipelines(session=session, pipeline_ids=ids)
 
     async def _load_pipelines(self, ids: list[str]) -> list[Pipeline | None]:
         async with session_scope(self.settings) as session:

@@ -1,6 +1,8 @@
-"""Read-side fields: sources, pipelines, runs (connections) and a run by id."""
+"""Read-side fields: the caller, catalog, runs (connections), tables."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
@@ -8,18 +10,23 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.db import session_scope
-from app.errors import DataFlowError, RunNotFound
+from app.errors import DataFlowError, NotFound
+from app.models.user import Role as ModelRole
+from app.services import api_keys as api_key_service
 from app.services import pipelines as pipeline_service
 from app.services import runs as run_service
 from app.services import sources as source_service
 from app.services import tables as table_service
+from app.services import users as user_service
 from graph.context import Context
-from graph.permissions import IsViewer
+from graph.permissions import IsAdmin, IsViewer, require_role
 from graph.types import (
+    ApiKey,
     Column,
     Connection,
     Pipeline,
     Run,
+    RunStatus,
     Source,
     TablePreview,
     User,
@@ -27,36 +34,117 @@ from graph.types import (
 )
 
 
+def as_graphql_error(error: DataFlowError) -> GraphQLError:
+    return GraphQLError(error.message, extensions={"code": error.code})
+
+
+@strawberry.input
+class RunFilter:
+    pipeline_id: strawberry.ID | None = None
+    statuses: list[RunStatus] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def to_service(self) -> run_service.RunFilter:
+        return run_service.RunFilter(
+            pipeline_id=self.pipeline_id,
+            statuses=self.statuses,
+            created_after=self.created_after,
+            created_before=self.created_before,
+        )
+
+
 @strawberry.type
 class Query:
     @strawberry.field(permission_classes=[IsViewer])
-    async def me(self, info: Info[Context, None]) -> User | None:
-        user = await info.context.user()
-        return User.from_model(user) if user else None
+    async def me(self, info: Info[Context, None]) -> User:
+        return User.from_model(await require_role(info.context, ModelRole.VIEWER))
+
+    @strawberry.field(permission_classes=[IsAdmin])
+    async def users(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[User]:
+        try:
+            async with session_scope(info.context.settings) as session:
+                page = await user_service.list_page(session=session, first=first, after=after)
+        except DataFlowError as error:
+            raise as_graphql_error(error) from None
+        return connection(page, [User.from_model(row) for row in page.items])
+
+    @strawberry.field(permission_classes=[IsAdmin], description="A user's API keys.")
+    async def api_keys(self, info: Info[Context, None], user_id: strawberry.ID) -> list[ApiKey]:
+        async with session_scope(info.context.settings) as session:
+            try:
+                owner = await user_service.get(session=session, user_id=user_id)
+            except NotFound:
+                return []
+            keys = await api_key_service.list_for(session=session, user=owner)
+        return [ApiKey.from_model(key) for key in keys]
 
     @strawberry.field(permission_classes=[IsViewer])
     async def sources(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[Source]:
-        async with session_scope(info.context.settings) as session:
-            page = await source_service.list_page(session=session, first=first, after=after)
+        try:
+            async with session_scope(info.context.settings) as session:
+                page = await source_service.list_page(session=session, first=first, after=after)
+        except DataFlowError as error:
+            raise as_graphql_error(error) from None
         return connection(page, [Source.from_model(row) for row in page.items])
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def source(self, info: Info[Context, None], id: strawberry.ID) -> Source | None:
+        async with session_scope(info.context.settings) as session:
+            try:
+                return Source.from_model(await source_service.get(session=session, source_id=id))
+            except NotFound:
+                return None
 
     @strawberry.field(permission_classes=[IsViewer])
     async def pipelines(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[Pipeline]:
-        async with session_scope(info.context.settings) as session:
-            page = await pipeline_service.list_page(session=session, first=first, after=after)
+        try:
+            async with session_scope(info.context.settings) as session:
+                page = await pipeline_service.list_page(session=session, first=first, after=after)
+        except DataFlowError as error:
+            raise as_graphql_error(error) from None
         return connection(page, [Pipeline.from_model(row) for row in page.items])
 
     @strawberry.field(permission_classes=[IsViewer])
-    async def runs(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[Run]:
+    async def pipeline(self, info: Info[Context, None], id: strawberry.ID) -> Pipeline | None:
         async with session_scope(info.context.settings) as session:
-            page = await run_service.list_page(session=session, first=first, after=after)
+            try:
+                found = await pipeline_service.get(session=session, pipeline_id=id)
+            except NotFound:
+                return None
+        return Pipeline.from_model(found)
+
+    @strawberry.field(permission_classes=[IsViewer], description="Newest first.")
+    async def runs(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: RunFilter | None = None,
+    ) -> Connection[Run]:
+        where = filter.to_service() if filter else None
+        try:
+            async with session_scope(info.context.settings) as session:
+                page = await run_service.list_page(
+                    session=session, first=first, after=after, where=where
+                )
+        except DataFlowError as error:
+            raise as_graphql_error(error) from None
         return connection(page, [Run.from_model(row) for row in page.items])
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:
+        async with session_scope(info.context.settings) as session:
+            try:
+                return Run.from_model(await run_service.get(session=session, run_id=id))
+            except NotFound:
+                return None
 
     @strawberry.field(permission_classes=[IsViewer])
     async def table_preview(
@@ -64,18 +152,10 @@ class Query:
     ) -> TablePreview:
         """The first rows of a loaded warehouse table, with its columns and row count."""
         try:
-            result = await table_service.preview(
+            result, row_count = await table_service.preview(
                 settings=info.context.settings, table=table, limit=limit
             )
         except DataFlowError as error:
-            raise GraphQLError(error.message, extensions={"code": error.code}) from None
+            raise as_graphql_error(error) from None
         columns = [Column(name=name, type=dtype) for name, dtype in result.columns]
-        return TablePreview(columns=columns, rows=JSON(result.rows), row_count=result.row_count)
-
-    @strawberry.field(permission_classes=[IsViewer])
-    async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:
-        async with session_scope(info.context.settings) as session:
-            try:
-                return Run.from_model(await run_service.get(session=session, run_id=id))
-            except RunNotFound:
-                return None
+        return TablePreview(columns=columns, rows=JSON(result.rows), row_count=row_count)

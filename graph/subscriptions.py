@@ -1,4 +1,4 @@
-"""Live fields over graphql-transport-ws: a run's events, replayed then streamed."""
+"""Live fields over graphql-transport-ws: a run's events, and run status changes."""
 
 from __future__ import annotations
 
@@ -9,21 +9,10 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import DataFlowError
-from app.streams import follow_run
+from app.streams import follow_run, follow_run_updates
 from graph.context import Context
 from graph.permissions import IsViewer
-from graph.types import RunEvent
-
-
-def parse_event_cursor(after: str | None) -> int:
-    if after is None or after == "":
-        return 0
-    if not after.isdigit():
-        raise GraphQLError(
-            "after must be the id of an event this run emitted",
-            extensions={"code": "INVALID_INPUT"},
-        )
-    return int(after)
+from graph.types import Run, RunEvent, parse_event_cursor
 
 
 @strawberry.type
@@ -32,10 +21,21 @@ class Subscription:
     async def run_events(
         self, info: Info[Context, None], run_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[RunEvent, None]:
-        """Events after the cursor `after`, then live ones; completes when the run ends."""
+        """Events after the cursor `after` (an event id), then live ones; completes after
+        the run's `run_finished` event. Resume with the last id you saw: nothing is missed
+        and nothing comes twice."""
         cursor = parse_event_cursor(after)
         try:
             async for event in follow_run(info.context.settings, str(run_id), cursor):
                 yield RunEvent.from_model(event)
         except DataFlowError as error:
             raise GraphQLError(error.message, extensions={"code": error.code}) from None
+
+    @strawberry.subscription(permission_classes=[IsViewer])
+    async def run_updates(
+        self, info: Info[Context, None], pipeline_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[Run, None]:
+        """A run's new state each time its status or counters change: of one pipeline,
+        or of every run when `pipelineId` is omitted. For live run lists."""
+        async for run in follow_run_updates(info.context.settings, pipeline_id):
+            yield Run.from_model(run)

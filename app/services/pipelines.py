@@ -1,17 +1,19 @@
-"""Pipelines: define them, validated against their spec and their source, and look them up."""
+"""Pipelines: define, version, delete and look them up, validated against their source."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import AlreadyExists, PipelineNotFound, SourceMalformed, SourceUnreadable
 from app.etl.sources import parse_source
 from app.etl.sources.csv import read_csv_schema
 from app.etl.spec import parse_spec, validate_against_schema
+from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
+from app.models.pipeline_version import PipelineVersion
 from app.services import sources as source_service
 from app.services.pagination import Page, paginate
 
@@ -25,20 +27,27 @@ if TYPE_CHECKING:
     from app.models.user import User
 
 
+def _live() -> Any:
+    return col(Pipeline.deleted_at).is_(None)
+
+
 async def get(*, session: AsyncSession, pipeline_id: str) -> Pipeline:
     pipeline = await session.get(Pipeline, pipeline_id)
-    if pipeline is None:
+    if pipeline is None or pipeline.deleted_at is not None:
         raise PipelineNotFound(f"pipeline {pipeline_id} does not exist", path=["pipelineId"])
     return pipeline
 
 
 async def get_by_name(*, session: AsyncSession, name: str) -> Pipeline | None:
-    return (await session.exec(select(Pipeline).where(Pipeline.name == name))).first()
+    statement = select(Pipeline).where(Pipeline.name == name, _live())
+    return (await session.exec(statement)).first()
 
 
 async def get_many(*, session: AsyncSession, pipeline_ids: Sequence[str]) -> list[Pipeline | None]:
-    """Batch lookup for DataLoaders: one query, results in the order asked."""
-    statement = select(Pipeline).where(Pipeline.id.in_(pipeline_ids))  # type: ignore[attr-defined]
+    """Batch lookup for DataLoaders: one query, results in the order asked.
+
+    Deleted pipelines are returned too: a run still shows what it ran."""
+    statement = select(Pipeline).where(col(Pipeline.id).in_(pipeline_ids))
     by_id = {pipeline.id: pipeline for pipeline in (await session.exec(statement)).all()}
     return [by_id.get(pipeline_id) for pipeline_id in pipeline_ids]
 
@@ -46,14 +55,24 @@ async def get_many(*, session: AsyncSession, pipeline_ids: Sequence[str]) -> lis
 async def list_page(
     *, session: AsyncSession, first: int | None = None, after: str | None = None
 ) -> Page[Pipeline]:
-    return await paginate(session, select(Pipeline), Pipeline, first=first, after=after)
+    statement = select(Pipeline).where(_live())
+    return await paginate(session, statement, Pipeline, first=first, after=after)
 
 
-async def _check_against_source(
-    source: Source, data: PipelineCreate, allowed_roots: Sequence[Path]
+async def versions(*, session: AsyncSession, pipeline_id: str) -> list[PipelineVersion]:
+    statement = (
+        select(PipelineVersion)
+        .where(PipelineVersion.pipeline_id == pipeline_id)
+        .order_by(col(PipelineVersion.version).desc())
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def check_against_source(
+    source: Source, spec: dict[str, Any], allowed_roots: Sequence[Path]
 ) -> None:
     """Report an unknown column or a type clash now, before any run (reads the header)."""
-    spec = parse_spec(data.spec)
+    parsed = parse_spec(spec)
     config = parse_source(source.kind, source.uri, source.options, allowed_roots)
     try:
         schema = await asyncio.to_thread(read_csv_schema, config)
@@ -61,7 +80,19 @@ async def _check_against_source(
         # The file may arrive, or be fixed, before the first run: the spec is not wrong,
         # and the run reports the file's problem with its line.
         return
-    validate_against_schema(spec, schema)
+    validate_against_schema(parsed, schema)
+
+
+def _record_version(session: AsyncSession, pipeline: Pipeline, actor: User | None) -> None:
+    session.add(
+        PipelineVersion(
+            pipeline_id=pipeline.id,
+            version=pipeline.version,
+            source_id=pipeline.source_id,
+            spec=pipeline.spec,
+            created_by=actor.id if actor else None,
+        )
+    )
 
 
 async def create(
@@ -75,8 +106,52 @@ async def create(
     source = await source_service.get(session=session, source_id=data.source_id)
     if await get_by_name(session=session, name=data.name) is not None:
         raise AlreadyExists(f"a pipeline named {data.name!r} already exists", path=["name"])
-    await _check_against_source(source, data, allowed_roots)
+    await check_against_source(source, data.spec, allowed_roots)
     pipeline = Pipeline.model_validate(data, update={"created_by": actor.id if actor else None})
     session.add(pipeline)
     await session.flush()
+    _record_version(session, pipeline, actor)
+    await session.flush()
     return pipeline
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    pipeline_id: str,
+    spec: dict[str, Any] | None,
+    source_id: str | None,
+    actor: User | None,
+    allowed_roots: Sequence[Path],
+) -> Pipeline:
+    """A new version with a new spec and/or source; runs keep the version they ran."""
+    pipeline = await get(session=session, pipeline_id=pipeline_id)
+    new_spec = spec if spec is not None else pipeline.spec
+    source = await source_service.get(session=session, source_id=source_id or pipeline.source_id)
+    await check_against_source(source, new_spec, allowed_roots)
+    if new_spec == pipeline.spec and source.id == pipeline.source_id:
+        return pipeline  # nothing changed: no new version
+    pipeline.spec = new_spec
+    pipeline.source_id = source.id
+    pipeline.version += 1
+    pipeline.updated_at = utcnow()
+    session.add(pipeline)
+    _record_version(session, pipeline, actor)
+    await session.flush()
+    return pipeline
+
+
+async def delete(*, session: AsyncSession, pipeline_id: str) -> Pipeline:
+    """Soft delete: its runs and their history stay readable; its name is free again."""
+    pipeline = await get(session=session, pipeline_id=pipeline_id)
+    pipeline.deleted_at = utcnow()
+    # Free the unique name for a new pipeline, keeping the old one recognisable.
+    pipeline.name = f"{pipeline.name[:90]}.deleted.{pipeline.id[:8]}"
+    session.add(pipeline)
+    await session.flush()
+    return pipeline
+
+
+async def count_using_source(*, session: AsyncSession, source_id: str) -> int:
+    statement = select(Pipeline.id).where(Pipeline.source_id == source_id, _live())
+    return len((await session.exec(statement)).all())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.models.run import RunEvent
@@ -14,6 +16,15 @@ if TYPE_CHECKING:
 MAX_EVENTS_PER_READ = 1000
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event and the id of the run's event before it, so a live subscriber can tell
+    whether it missed one (see `app.streams`)."""
+
+    event: RunEvent
+    previous_id: int
+
+
 async def append(
     *,
     session: AsyncSession,
@@ -21,11 +32,13 @@ async def append(
     kind: str,
     stage: str | None,
     payload: dict[str, Any],
-) -> RunEvent:
+) -> StoredEvent:
+    latest = await session.exec(select(func.max(col(RunEvent.id))).where(RunEvent.run_id == run_id))
+    previous_id = latest.one() or 0
     event = RunEvent(run_id=run_id, kind=kind, stage=stage, payload=payload)
     session.add(event)
     await session.flush()
-    return event
+    return StoredEvent(event=event, previous_id=previous_id)
 
 
 async def list_after(

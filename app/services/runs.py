@@ -1,24 +1,29 @@
-"""Runs: trigger (idempotent), claim with a fenced attempt, progress and finish."""
+"""Runs: trigger (idempotent), move through the state machine, fenced on the attempt."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from app.errors import InvalidInput, RunNotFound
+from app.errors import InvalidInput, InvalidTransition, RunNotFound
 from app.models.base import utcnow
 from app.models.run import Run, RunStatus
+from app.models.run_states import can_move, sources_of
 from app.services import pipelines as pipeline_service
+from app.services import run_events as event_service
 from app.services.pagination import Page, paginate
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.models.user import User
+    from app.services.run_events import StoredEvent
 
 MAX_IDEMPOTENCY_KEY = 128
 LEASE = timedelta(minutes=5)
@@ -28,6 +33,23 @@ LEASE = timedelta(minutes=5)
 class Triggered:
     run: Run
     created: bool  # False when an idempotency key matched an earlier run
+    events: list[StoredEvent]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    pipeline_id: str | None = None
+    statuses: Collection[RunStatus] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A run after a transition, and the events written with it (to publish on commit)."""
+
+    run: Run
+    events: list[StoredEvent]
 
 
 async def get(*, session: AsyncSession, run_id: str) -> Run:
@@ -38,9 +60,42 @@ async def get(*, session: AsyncSession, run_id: str) -> Run:
 
 
 async def list_page(
-    *, session: AsyncSession, first: int | None = None, after: str | None = None
+    *,
+    session: AsyncSession,
+    first: int | None = None,
+    after: str | None = None,
+    where: RunFilter | None = None,
 ) -> Page[Run]:
-    return await paginate(session, select(Run), Run, first=first, after=after)
+    statement = select(Run)
+    if where is not None:
+        if where.pipeline_id is not None:
+            statement = statement.where(Run.pipeline_id == where.pipeline_id)
+        if where.statuses:
+            statement = statement.where(col(Run.status).in_(list(where.statuses)))
+        if where.created_after is not None:
+            statement = statement.where(col(Run.created_at) >= where.created_after)
+        if where.created_before is not None:
+            statement = statement.where(col(Run.created_at) < where.created_before)
+    return await paginate(session, statement, Run, first=first, after=after)
+
+
+async def latest_for_pipelines(
+    *, session: AsyncSession, pipeline_ids: Sequence[str]
+) -> list[Run | None]:
+    """The newest run of each pipeline, in one query (for a DataLoader)."""
+    newest = (
+        select(Run.pipeline_id, func.max(Run.created_at).label("created_at"))
+        .where(col(Run.pipeline_id).in_(pipeline_ids))
+        .group_by(col(Run.pipeline_id))
+        .subquery()
+    )
+    statement = select(Run).join(
+        newest,
+        (col(Run.pipeline_id) == newest.c.pipeline_id)
+        & (col(Run.created_at) == newest.c.created_at),
+    )
+    by_pipeline = {run.pipeline_id: run for run in (await session.exec(statement)).all()}
+    return [by_pipeline.get(pipeline_id) for pipeline_id in pipeline_ids]
 
 
 async def _by_idempotency_key(session: AsyncSession, pipeline_id: str, key: str) -> Run | None:
@@ -66,7 +121,7 @@ async def trigger(
             )
         earlier = await _by_idempotency_key(session, pipeline.id, idempotency_key)
         if earlier is not None:
-            return Triggered(run=earlier, created=False)
+            return Triggered(run=earlier, created=False, events=[])
     run = Run(
         pipeline_id=pipeline.id,
         pipeline_version=pipeline.version,
@@ -76,43 +131,70 @@ async def trigger(
     )
     session.add(run)
     await session.flush()
-    return Triggered(run=run, created=True)
-
-
-async def claim(*, session: AsyncSession, run_id: str, worker_id: str) -> Run | None:
-    """QUEUED → RUNNING for this worker, atomically; None if another worker has it."""
-    now = utcnow()
-    result = await session.exec(
-        update(Run)
-        .where(col(Run.id) == run_id, col(Run.status) == RunStatus.QUEUED)
-        .values(
-            status=RunStatus.RUNNING,
-            worker_id=worker_id,
-            lease_expires_at=now + LEASE,
-            started_at=now,
-        )
+    queued = await event_service.append(
+        session=session,
+        run_id=run.id,
+        kind="run_queued",
+        stage=None,
+        payload={"status": run.status.value, "pipeline_version": run.pipeline_version},
     )
-    if result.rowcount != 1:
-        return None
-    run = await get(session=session, run_id=run_id)
-    await session.refresh(run)
+    return Triggered(run=run, created=True, events=[queued])
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    run_id: str,
+    to: RunStatus,
+    values: dict[str, Any] | None = None,
+    attempt: int | None = None,
+    only_from: Collection[RunStatus] | None = None,
+) -> Run | None:
+    """Move the run to `to` if its status allows it (and, if given, the attempt matches),
+    atomically; None when it did not (another worker moved it, or it was cancelled)."""
+    allowed = sources_of(to) if only_from is None else frozenset(only_from) & sources_of(to)
+    statement = update(Run).where(col(Run.id) == run_id, col(Run.status).in_(list(allowed)))
+    if attempt is not None:
+        statement = statement.where(col(Run.attempt) == attempt)
+    statement = statement.values(status=to, **(values or {})).returning(Run)
+    result = await session.exec(statement)
+    run: Run | None = result.scalars().first()
     return run
 
 
+async def claim(*, session: AsyncSession, run_id: str, worker_id: str) -> Run | None:
+    """QUEUED → RUNNING for this worker, atomically; None if it is not ours to take."""
+    now = utcnow()
+    values = {"worker_id": worker_id, "lease_expires_at": now + LEASE, "started_at": now}
+    return await transition(session=session, run_id=run_id, to=RunStatus.RUNNING, values=values)
+
+
 async def record_progress(
-    *, session: AsyncSession, run_id: str, attempt: int, values: dict[str, Any]
-) -> bool:
-    """Update a running run, fenced on its attempt: False means this worker lost it."""
-    result = await session.exec(
+    *,
+    session: AsyncSession,
+    run_id: str,
+    attempt: int,
+    values: dict[str, Any],
+    while_cancelling: bool = False,
+) -> Run | None:
+    """Update a running run, fenced on its attempt; None means stop: this worker lost the
+    run, or it is being cancelled (the caller looks at which). `while_cancelling` lets a
+    write through during a cancel, for what happened before the cancel could act."""
+    statuses = (
+        [RunStatus.RUNNING, RunStatus.CANCELLING] if while_cancelling else [RunStatus.RUNNING]
+    )
+    statement = (
         update(Run)
         .where(
             col(Run.id) == run_id,
             col(Run.attempt) == attempt,
-            col(Run.status) == RunStatus.RUNNING,
+            col(Run.status).in_(statuses),
         )
         .values(**values, lease_expires_at=utcnow() + LEASE)
+        .returning(Run)
     )
-    return bool(result.rowcount == 1)
+    run: Run | None = (await session.exec(statement)).scalars().first()
+    return run
 
 
 async def finish(
@@ -122,17 +204,83 @@ async def finish(
     attempt: int,
     status: RunStatus,
     values: dict[str, Any],
-) -> bool:
-    """RUNNING → a terminal status, fenced on the attempt."""
+) -> Run | None:
+    """RUNNING (or CANCELLING) → a terminal status, fenced on the attempt."""
     if not status.is_terminal:
         raise ValueError(f"{status} is not a terminal status")
-    result = await session.exec(
-        update(Run)
-        .where(
-            col(Run.id) == run_id,
-            col(Run.attempt) == attempt,
-            col(Run.status) == RunStatus.RUNNING,
-        )
-        .values(**values, status=status, finished_at=utcnow(), lease_expires_at=None)
+    return await transition(
+        session=session,
+        run_id=run_id,
+        to=status,
+        attempt=attempt,
+        values={**values, "finished_at": utcnow(), "lease_expires_at": None},
     )
-    return bool(result.rowcount == 1)
+
+
+async def _record(
+    session: AsyncSession, run: Run, kind: str, payload: dict[str, Any]
+) -> StoredEvent:
+    return await event_service.append(
+        session=session, run_id=run.id, kind=kind, stage=None, payload=payload
+    )
+
+
+async def cancel(*, session: AsyncSession, run_id: str) -> Changed:
+    """A queued run is cancelled at once; a running one is asked to stop between batches."""
+    run = await get(session=session, run_id=run_id)
+    if run.status is RunStatus.QUEUED:
+        done = await transition(
+            session=session,
+            run_id=run_id,
+            to=RunStatus.CANCELLED,
+            only_from={RunStatus.QUEUED},
+            values={"finished_at": utcnow()},
+        )
+        if done is not None:
+            event = await _record(session, done, "run_finished", {"status": "cancelled"})
+            return Changed(run=done, events=[event])
+    elif run.status is RunStatus.RUNNING:
+        asked = await transition(
+            session=session, run_id=run_id, to=RunStatus.CANCELLING, only_from={RunStatus.RUNNING}
+        )
+        if asked is not None:
+            event = await _record(session, asked, "cancel_requested", {"status": "cancelling"})
+            return Changed(run=asked, events=[event])
+    run = await get(session=session, run_id=run_id)
+    if run.status is RunStatus.CANCELLING:
+        return Changed(run=run, events=[])  # already asked: cancelling twice is fine
+    raise InvalidTransition(
+        f"run {run_id} is {run.status.value}; only queued or running runs can be cancelled",
+        path=["runId"],
+    )
+
+
+async def retry(*, session: AsyncSession, run_id: str) -> Changed:
+    """Put a failed or cancelled run back in the queue as its next attempt."""
+    run = await get(session=session, run_id=run_id)
+    if not can_move(run.status, RunStatus.QUEUED) or run.status is RunStatus.RUNNING:
+        raise InvalidTransition(
+            f"run {run_id} is {run.status.value}; only failed or cancelled runs can be retried",
+            path=["runId"],
+        )
+    values = {
+        "attempt": run.attempt + 1,
+        "error_code": None,
+        "error_message": None,
+        "finished_at": None,
+        "started_at": None,
+        "worker_id": None,
+    }
+    again = await transition(
+        session=session,
+        run_id=run_id,
+        to=RunStatus.QUEUED,
+        only_from={RunStatus.FAILED, RunStatus.CANCELLED},
+        values=values,
+    )
+    if again is None:  # raced with another retry
+        raise InvalidTransition(f"run {run_id} changed meanwhile; look again", path=["runId"])
+    event = await _record(
+        session, again, "run_queued", {"status": "queued", "attempt": again.attempt}
+    )
+    return Changed(run=again, events=[event])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from app.errors import AlreadyExists, NotFound, Unauthenticated
+from app.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
+from app.models.base import utcnow
 from app.models.user import Role, User, UserCreate
 from app.security import hash_password, verify_password
+from app.services.pagination import Page, paginate
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,3 +62,41 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> U
         return None
     data = UserCreate(email=email, password=password, role=Role.ADMIN)
     return await create(session=session, data=data)
+
+
+async def set_role(*, session: AsyncSession, user_id: str, role: Role) -> User:
+    """Change the role; tokens issued under the old role stop working."""
+    user = await get(session=session, user_id=user_id)
+    if user.role is Role.ADMIN and role is not Role.ADMIN:
+        await _keep_one_admin(session, user)
+    user.role = role
+    user.tokens_valid_after = utcnow()
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_active(*, session: AsyncSession, user_id: str, active: bool) -> User:
+    """Disable (or re-enable) an account; a disabled one can neither log in nor use keys."""
+    user = await get(session=session, user_id=user_id)
+    if not active and user.role is Role.ADMIN:
+        await _keep_one_admin(session, user)
+    user.is_active = active
+    user.tokens_valid_after = utcnow()
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def _keep_one_admin(session: AsyncSession, leaving: User) -> None:
+    statement = select(User.id).where(
+        User.role == Role.ADMIN, col(User.is_active).is_(True), User.id != leaving.id
+    )
+    if (await session.exec(statement)).first() is None:
+        raise InvalidInput("this is the last active admin; make another admin first")
+
+
+async def list_page(
+    *, session: AsyncSession, first: int | None = None, after: str | None = None
+) -> Page[User]:
+    return await paginate(session, select(User), User, first=first, after=after)

@@ -57,10 +57,10 @@ def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def assert_well_formed_stream(events: list[dict[str, Any]], final_status: str) -> None:
-    """Strictly increasing ids, starts with run_started, ends with the terminal status."""
+    """Strictly increasing ids, queued then started, ends with the terminal status."""
     ids = [int(event["id"]) for event in events]
     assert ids == sorted(set(ids)), "events out of order or repeated"
-    assert events[0]["kind"] == "run_started"
+    assert [event["kind"] for event in events[:2]] == ["run_queued", "run_started"]
     assert events[-1]["kind"] == "run_finished"
     assert events[-1]["payload"]["status"] == final_status.lower()
     assert sum(event["kind"] == "run_finished" for event in events) == 1

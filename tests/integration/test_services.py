@@ -10,6 +10,7 @@ from app.db import session_scope
 from app.errors import (
     AlreadyExists,
     InvalidInput,
+    InvalidTransition,
     PipelineNotFound,
     RunNotFound,
     SourceNotFound,
@@ -156,7 +157,7 @@ async def test_runs_trigger_claim_and_finish_are_fenced(settings: Settings, tmp_
         stale = await run_service.record_progress(
             session=session, run_id=run.id, attempt=2, values={"rows_read": 9}
         )
-        assert stale is False
+        assert stale is None
         with pytest.raises(ValueError, match="not a terminal status"):
             await run_service.finish(
                 session=session, run_id=run.id, attempt=1, status=RunStatus.RUNNING, values={}
@@ -164,8 +165,11 @@ async def test_runs_trigger_claim_and_finish_are_fenced(settings: Settings, tmp_
         assert await run_service.finish(
             session=session, run_id=run.id, attempt=1, status=RunStatus.SUCCEEDED, values={}
         )
-        assert not await run_service.finish(
-            session=session, run_id=run.id, attempt=1, status=RunStatus.FAILED, values={}
+        assert (
+            await run_service.finish(
+                session=session, run_id=run.id, attempt=1, status=RunStatus.FAILED, values={}
+            )
+            is None
         )
     async with session_scope(settings) as session:
         done = await run_service.get(session=session, run_id=run.id)
@@ -220,3 +224,78 @@ def test_user_model_roles_are_ordered() -> None:
     assert Role.OPERATOR.allows(Role.VIEWER)
     assert not Role.VIEWER.allows(Role.OPERATOR)
     assert User(email="a@b.c", password_hash="x").role is Role.VIEWER
+
+
+async def _queued_run(settings: Settings, tmp_path: Path) -> tuple[str, str]:
+    source = await factories.make_source(
+        settings, factories.write_csv(tmp_path, factories.orders_rows(2))
+    )
+    pipeline = await factories.make_pipeline(settings, source, factories.orders_spec("cr"))
+    async with session_scope(settings) as session:
+        triggered = await run_service.trigger(session=session, pipeline_id=pipeline.id, actor=None)
+    return pipeline.id, triggered.run.id
+
+
+async def test_cancel_and_retry_follow_the_state_machine(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _, queued = await _queued_run(settings, tmp_path)
+    async with session_scope(settings) as session:
+        cancelled = await run_service.cancel(session=session, run_id=queued)
+        assert cancelled.run.status is RunStatus.CANCELLED
+        assert [e.event.kind for e in cancelled.events] == ["run_finished"]
+        with pytest.raises(InvalidTransition, match="only queued or running"):
+            await run_service.cancel(session=session, run_id=queued)
+        again = await run_service.retry(session=session, run_id=queued)
+        assert (again.run.status, again.run.attempt) == (RunStatus.QUEUED, 2)
+        with pytest.raises(InvalidTransition, match="only failed or cancelled"):
+            await run_service.retry(session=session, run_id=queued)
+
+    _, running = await _queued_run(settings, tmp_path)
+    async with session_scope(settings) as session:
+        await run_service.claim(session=session, run_id=running, worker_id="w")
+        asked = await run_service.cancel(session=session, run_id=running)
+        assert asked.run.status is RunStatus.CANCELLING
+        twice = await run_service.cancel(session=session, run_id=running)
+        assert (twice.run.status, twice.events) == (RunStatus.CANCELLING, [])
+        # The worker's next progress write is refused: that is how it learns to stop.
+        refused = await run_service.record_progress(
+            session=session, run_id=running, attempt=1, values={}
+        )
+        assert refused is None
+        late = await run_service.record_progress(
+            session=session, run_id=running, attempt=1, values={}, while_cancelling=True
+        )
+        assert late is not None
+        ended = await run_service.finish(
+            session=session, run_id=running, attempt=1, status=RunStatus.CANCELLED, values={}
+        )
+        assert ended is not None
+        assert ended.status is RunStatus.CANCELLED
+
+
+async def test_runs_filter_and_latest_per_pipeline(settings: Settings, tmp_path: Path) -> None:
+    first_pipeline, first_run = await _queued_run(settings, tmp_path)
+    second_pipeline, second_run = await _queued_run(settings, tmp_path)
+    async with session_scope(settings) as session:
+        await run_service.cancel(session=session, run_id=second_run)
+        mine = await run_service.list_page(
+            session=session, where=run_service.RunFilter(pipeline_id=first_pipeline)
+        )
+        assert [run.id for run in mine.items] == [first_run]
+        cancelled = await run_service.list_page(
+            session=session,
+            where=run_service.RunFilter(
+                pipeline_id=second_pipeline, statuses=[RunStatus.CANCELLED]
+            ),
+        )
+        assert [run.id for run in cancelled.items] == [second_run]
+        created = (await run_service.get(session=session, run_id=first_run)).created_at
+        window = run_service.RunFilter(
+            pipeline_id=first_pipeline, created_after=created, created_before=created
+        )
+        assert (await run_service.list_page(session=session, where=window)).items == []
+        latest = await run_service.latest_for_pipelines(
+            session=session, pipeline_ids=[second_pipeline, "none", first_pipeline]
+        )
+        assert [run.id if run else None for run in latest] == [second_run, None, first_run]

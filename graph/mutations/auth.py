@@ -1,0 +1,166 @@
+"""Logging in, users and API keys."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from app.db import session_scope
+from app.errors import DataFlowError, Unauthenticated
+from app.models.user import Role, UserCreate
+from app.security import create_access_token
+from app.services import api_keys as api_key_service
+from app.services import users as user_service
+from app.validation import parse_model
+from graph.context import Context
+from graph.permissions import IsAdmin, require_role
+from graph.types import ApiKey, User, UserError
+
+
+@strawberry.type
+class LoginPayload:
+    token: str | None = None
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateUserInput:
+    email: str
+    password: str
+    role: Role = Role.VIEWER
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    name: str
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Whose key it is; yourself when omitted."
+    )
+    role: Role | None = strawberry.field(
+        default=None, description="At most the owner's role; defaults to it."
+    )
+
+
+@strawberry.type
+class CreateApiKeyPayload:
+    api_key: ApiKey | None = None
+    secret: str | None = strawberry.field(
+        default=None, description="The whole key. Shown once: store it now."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ApiKeyPayload:
+    api_key: ApiKey | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type
+class SetUserRolePayload(UserPayload):
+    pass
+
+
+@strawberry.type
+class RevokeApiKeyPayload(ApiKeyPayload):
+    pass
+
+
+@strawberry.type
+class AuthMutations:
+    @strawberry.mutation
+    async def login(self, info: Info[Context, None], email: str, password: str) -> LoginPayload:
+        context = info.context
+        try:
+            await context.login_limiter().check(email=email, address=context.client_address())
+            async with session_scope(context.settings) as session:
+                user = await user_service.authenticate(
+                    session=session, email=email, password=password
+                )
+        except Unauthenticated as error:
+            await context.login_limiter().record_failure(
+                email=email, address=context.client_address()
+            )
+            return LoginPayload(errors=[UserError.from_error(error)])
+        except DataFlowError as error:
+            return LoginPayload(errors=[UserError.from_error(error)])
+        token = create_access_token(user_id=user.id, role=user.role, settings=context.settings)
+        return LoginPayload(token=token, user=User.from_model(user))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def create_user(
+        self,
+        info: Info[Context, None],
+        input: CreateUserInput,
+    ) -> CreateUserPayload:
+        try:
+            data = parse_model(
+                UserCreate,
+                {"email": input.email, "password": input.password, "role": input.role},
+            )
+            async with session_scope(info.context.settings) as session:
+                user = await user_service.create(session=session, data=data)
+        except DataFlowError as error:
+            return CreateUserPayload(errors=[UserError.from_error(error)])
+        return CreateUserPayload(user=User.from_model(user))
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Change a user's role; their existing access tokens stop working.",
+    )
+    async def set_user_role(
+        self, info: Info[Context, None], user_id: strawberry.ID, role: Role
+    ) -> SetUserRolePayload:
+        try:
+            async with session_scope(info.context.settings) as session:
+                user = await user_service.set_role(session=session, user_id=user_id, role=role)
+        except DataFlowError as error:
+            return SetUserRolePayload(errors=[UserError.from_error(error)])
+        return SetUserRolePayload(user=User.from_model(user))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def create_api_key(
+        self,
+        info: Info[Context, None],
+        input: CreateApiKeyInput,
+    ) -> CreateApiKeyPayload:
+        admin = await require_role(info.context, Role.ADMIN)
+        try:
+            async with session_scope(info.context.settings) as session:
+                owner = (
+                    await user_service.get(session=session, user_id=input.user_id)
+                    if input.user_id
+                    else admin
+                )
+                issued = await api_key_service.create(
+                    session=session, owner=owner, name=input.name, role=input.role
+                )
+        except DataFlowError as error:
+            return CreateApiKeyPayload(errors=[UserError.from_error(error)])
+        return CreateApiKeyPayload(api_key=ApiKey.from_model(issued.key), secret=issued.secret)
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def revoke_api_key(
+        self,
+        info: Info[Context, None],
+        id: strawberry.ID,
+    ) -> RevokeApiKeyPayload:
+        actor = await require_role(info.context, Role.ADMIN)
+        try:
+            async with session_scope(info.context.settings) as session:
+                key = await api_key_service.revoke(session=session, key_id=id, actor=actor)
+        except DataFlowError as error:
+            return RevokeApiKeyPayload(errors=[UserError.from_error(error)])
+        return RevokeApiKeyPayload(api_key=ApiKey.from_model(key))

@@ -1,0 +1,278 @@
+"""Defining sources and pipelines: create, update, delete, preview."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app.db import session_scope
+from app.errors import DataFlowError
+from app.models.pipeline import PipelineCreate
+from app.models.source import SourceCreate
+from app.services import pipelines as pipeline_service
+from app.services import previews as preview_service
+from app.services import sources as source_service
+from app.validation import parse_model
+from graph.context import Context
+from graph.mutations.common import json_object
+from graph.permissions import IsOperator
+from graph.types import Pipeline, Source, UserError
+from graph.types.tables import Preview
+
+
+@strawberry.input
+class CreateSourceInput:
+    name: str
+    kind: str
+    uri: str
+    options: JSON | None = None
+
+
+@strawberry.input
+class UpdateSourceInput:
+    id: strawberry.ID
+    name: str | None = None
+    uri: str | None = None
+    options: JSON | None = None
+
+
+@strawberry.input
+class CreatePipelineInput:
+    name: str
+    source_id: strawberry.ID
+    spec: JSON
+
+
+@strawberry.input
+class UpdatePipelineInput:
+    id: strawberry.ID
+    source_id: strawberry.ID | None = None
+    spec: JSON | None = None
+
+
+@strawberry.input
+class PreviewPipelineInput:
+    source_id: strawberry.ID
+    spec: JSON
+    limit: int = 20
+
+
+@strawberry.type
+class SourcePayload:
+    source: Source | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PipelinePayload:
+    pipeline: Pipeline | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PreviewPayload:
+    preview: Preview | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+# One payload type per mutation, so each can grow its own fields without breaking others.
+@strawberry.type
+class CreateSourcePayload(SourcePayload):
+    pass
+
+
+@strawberry.type
+class UpdateSourcePayload(SourcePayload):
+    pass
+
+
+@strawberry.type
+class DeleteSourcePayload(SourcePayload):
+    pass
+
+
+@strawberry.type
+class CreatePipelinePayload(PipelinePayload):
+    pass
+
+
+@strawberry.type
+class UpdatePipelinePayload(PipelinePayload):
+    pass
+
+
+@strawberry.type
+class DeletePipelinePayload(PipelinePayload):
+    pass
+
+
+@strawberry.type
+class PreviewSourcePayload(PreviewPayload):
+    pass
+
+
+@strawberry.type
+class PreviewPipelinePayload(PreviewPayload):
+    pass
+
+
+@strawberry.type
+class CatalogMutations:
+    @strawberry.mutation(permission_classes=[IsOperator])
+    async def create_source(
+        self,
+        info: Info[Context, None],
+        input: CreateSourceInput,
+    ) -> CreateSourcePayload:
+        context = info.context
+        try:
+            data = parse_model(
+                SourceCreate,
+                {
+                    "name": input.name,
+                    "kind": input.kind,
+                    "uri": input.uri,
+                    "options": json_object(input.options, "options") or {},
+                },
+            )
+            async with session_scope(context.settings) as session:
+                source = await source_service.create(
+                    session=session,
+                    data=data,
+                    actor=await context.user(),
+                    allowed_roots=context.settings.allowed_file_roots,
+                )
+        except DataFlowError as error:
+            return CreateSourcePayload(errors=[UserError.from_error(error)])
+        return CreateSourcePayload(source=Source.from_model(source))
+
+    @strawberry.mutation(permission_classes=[IsOperator])
+    async def update_source(
+        self,
+        info: Info[Context, None],
+        input: UpdateSourceInput,
+    ) -> UpdateSourcePayload:
+        settings = info.context.settings
+        try:
+            changes = {
+                "name": input.name,
+                "uri": input.uri,
+                "options": json_object(input.options, "options"),
+            }
+            async with session_scope(settings) as session:
+                source = await source_service.update(
+                    session=session,
+                    source_id=input.id,
+                    changes=changes,
+                    allowed_roots=settings.allowed_file_roots,
+                )
+        except DataFlowError as error:
+            return UpdateSourcePayload(errors=[UserError.from_error(error)])
+        return UpdateSourcePayload(source=Source.from_model(source))
+
+    @strawberry.mutation(permission_classes=[IsOperator])
+    async def delete_source(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> DeleteSourcePayload:
+        try:
+            async with session_scope(info.context.settings) as session:
+                source = await source_service.delete(session=session, source_id=id)
+        except DataFlowError as error:
+            return DeleteSourcePayload(errors=[UserError.from_error(error)])
+        return DeleteSourcePayload(source=Source.from_model(source))
+
+    @strawberry.mutation(
+        permission_classes=[IsOperator],
+        description="The first rows of a source as read, with their inferred types.",
+    )
+    async def preview_source(
+        self, info: Info[Context, None], id: strawberry.ID, limit: int = 20
+    ) -> PreviewSourcePayload:
+        try:
+            result = await preview_service.preview_source(
+                settings=info.context.settings, source_id=id, limit=limit
+            )
+        except DataFlowError as error:
+            return PreviewSourcePayload(errors=[UserError.from_error(error)])
+        return PreviewSourcePayload(preview=Preview.from_result(result))
+
+    @strawberry.mutation(permission_classes=[IsOperator])
+    async def create_pipeline(
+        self,
+        info: Info[Context, None],
+        input: CreatePipelineInput,
+    ) -> CreatePipelinePayload:
+        context = info.context
+        try:
+            data = parse_model(
+                PipelineCreate,
+                {"name": input.name, "source_id": str(input.source_id), "spec": input.spec},
+            )
+            async with session_scope(context.settings) as session:
+                pipeline = await pipeline_service.create(
+                    session=session,
+                    data=data,
+                    actor=await context.user(),
+                    allowed_roots=context.settings.allowed_file_roots,
+                )
+        except DataFlowError as error:
+            return CreatePipelinePayload(errors=[UserError.from_error(error)])
+        return CreatePipelinePayload(pipeline=Pipeline.from_model(pipeline))
+
+    @strawberry.mutation(
+        permission_classes=[IsOperator],
+        description="A new version of the pipeline; runs keep the version they ran.",
+    )
+    async def update_pipeline(
+        self,
+        info: Info[Context, None],
+        input: UpdatePipelineInput,
+    ) -> UpdatePipelinePayload:
+        context = info.context
+        try:
+            async with session_scope(context.settings) as session:
+                pipeline = await pipeline_service.update(
+                    session=session,
+                    pipeline_id=input.id,
+                    spec=json_object(input.spec, "spec"),
+                    source_id=input.source_id,
+                    actor=await context.user(),
+                    allowed_roots=context.settings.allowed_file_roots,
+                )
+        except DataFlowError as error:
+            return UpdatePipelinePayload(errors=[UserError.from_error(error)])
+        return UpdatePipelinePayload(pipeline=Pipeline.from_model(pipeline))
+
+    @strawberry.mutation(permission_classes=[IsOperator])
+    async def delete_pipeline(
+        self,
+        info: Info[Context, None],
+        id: strawberry.ID,
+    ) -> DeletePipelinePayload:
+        try:
+            async with session_scope(info.context.settings) as session:
+                pipeline = await pipeline_service.delete(session=session, pipeline_id=id)
+        except DataFlowError as error:
+            return DeletePipelinePayload(errors=[UserError.from_error(error)])
+        return DeletePipelinePayload(pipeline=Pipeline.from_model(pipeline))
+
+    @strawberry.mutation(
+        permission_classes=[IsOperator],
+        description="Run a spec on the first rows of a source without loading anything.",
+    )
+    async def preview_pipeline(
+        self,
+        info: Info[Context, None],
+        input: PreviewPipelineInput,
+    ) -> PreviewPipelinePayload:
+        try:
+            result = await preview_service.preview_pipeline(
+                settings=info.context.settings,
+                source_id=input.source_id,
+                spec=json_object(input.spec, "spec") or {},
+                limit=input.limit,
+            )
+        except DataFlowError as error:
+            return PreviewPipelinePayload(errors=[UserError.from_error(error)])
+        return PreviewPipelinePayload(preview=Preview.from_result(result))

@@ -1,0 +1,103 @@
+"""Sources and pipelines: what a data engineer defines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app.db import session_scope
+from app.services import pipelines as pipeline_service
+from graph.context import Context
+
+if TYPE_CHECKING:
+    from app.models.pipeline import Pipeline as PipelineModel
+    from app.models.pipeline_version import PipelineVersion as PipelineVersionModel
+    from app.models.source import Source as SourceModel
+    from graph.types.runs import Run
+
+
+@strawberry.type
+class Source:
+    id: strawberry.ID
+    name: str
+    kind: str
+    uri: str
+    options: JSON
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, source: SourceModel) -> Source:
+        return cls(
+            id=strawberry.ID(source.id),
+            name=source.name,
+            kind=source.kind,
+            uri=source.uri,
+            options=JSON(source.options),
+            created_at=source.created_at,
+            updated_at=source.updated_at,
+        )
+
+
+@strawberry.type
+class PipelineVersion:
+    version: int
+    spec: JSON
+    source_id: strawberry.ID
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, row: PipelineVersionModel) -> PipelineVersion:
+        return cls(
+            version=row.version,
+            spec=JSON(row.spec),
+            source_id=strawberry.ID(row.source_id),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class Pipeline:
+    id: strawberry.ID
+    name: str
+    spec: JSON
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    source_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def source(self, info: Info[Context, None]) -> Source | None:
+        source = await info.context.source_loader().load(self.source_id)
+        return Source.from_model(source) if source else None
+
+    @strawberry.field(description="Every version of the spec, newest first.")
+    async def versions(self, info: Info[Context, None]) -> list[PipelineVersion]:
+        async with session_scope(info.context.settings) as session:
+            rows = await pipeline_service.versions(session=session, pipeline_id=self.id)
+        return [PipelineVersion.from_model(row) for row in rows]
+
+    @strawberry.field(description="The most recently created run, if any.")
+    async def last_run(
+        self, info: Info[Context, None]
+    ) -> Annotated[Run, strawberry.lazy("graph.types.runs")] | None:
+        from graph.types.runs import Run
+
+        run = await info.context.last_run_loader().load(self.id)
+        return Run.from_model(run) if run else None
+
+    @classmethod
+    def from_model(cls, pipeline: PipelineModel) -> Pipeline:
+        return cls(
+            id=strawberry.ID(pipeline.id),
+            name=pipeline.name,
+            spec=JSON(pipeline.spec),
+            version=pipeline.version,
+            created_at=pipeline.created_at,
+            updated_at=pipeline.updated_at,
+            source_id=pipeline.source_id,
+        )

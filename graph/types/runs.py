@@ -1,0 +1,130 @@
+"""Runs, their status and their event stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app.db import session_scope
+from app.models.run import RunStatus as RunStatus  # re-exported for the schema
+from app.services import run_events as event_service
+from graph.context import Context
+from graph.types.catalog import Pipeline
+
+if TYPE_CHECKING:
+    from app.models.run import Run as RunModel
+    from app.models.run import RunEvent as RunEventModel
+
+strawberry.enum(RunStatus)  # registers the model's enum in place
+MAX_EVENTS_PAGE = 1000
+
+
+@strawberry.type
+class RunError:
+    code: str
+    message: str
+
+
+@strawberry.type
+class RunEvent:
+    id: strawberry.ID = strawberry.field(description="Also the cursor to resume after.")
+    run_id: strawberry.ID
+    at: datetime
+    kind: str
+    stage: str | None
+    payload: JSON
+
+    @classmethod
+    def from_model(cls, event: RunEventModel) -> RunEvent:
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            run_id=strawberry.ID(event.run_id),
+            at=event.created_at,
+            kind=event.kind,
+            stage=event.stage,
+            payload=JSON(event.payload),
+        )
+
+
+def parse_event_cursor(after: str | None) -> int:
+    """Event cursors are event ids; anything else is refused with a clear error."""
+    from graphql import GraphQLError
+
+    if after is None or after == "":
+        return 0
+    if not after.isdigit():
+        raise GraphQLError(
+            "after must be the id of an event this run emitted",
+            extensions={"code": "INVALID_INPUT"},
+        )
+    return int(after)
+
+
+@strawberry.type
+class Run:
+    id: strawberry.ID
+    status: RunStatus
+    attempt: int
+    stage: str | None
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    rows_filtered: int
+    idempotency_key: str | None
+    params: JSON
+    pipeline_version: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: RunError | None
+    pipeline_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def pipeline(self, info: Info[Context, None]) -> Pipeline | None:
+        pipeline = await info.context.pipeline_loader().load(self.pipeline_id)
+        return Pipeline.from_model(pipeline) if pipeline else None
+
+    @strawberry.field(description="Stored events after the cursor `after`, oldest first.")
+    async def events(
+        self, info: Info[Context, None], after: str | None = None, first: int = 100
+    ) -> list[RunEvent]:
+        from graphql import GraphQLError
+
+        if not 1 <= first <= MAX_EVENTS_PAGE:
+            raise GraphQLError(
+                f"first must be between 1 and {MAX_EVENTS_PAGE}",
+                extensions={"code": "INVALID_INPUT"},
+            )
+        async with session_scope(info.context.settings) as session:
+            rows = await event_service.list_after(
+                session=session, run_id=self.id, after=parse_event_cursor(after), limit=first
+            )
+        return [RunEvent.from_model(row) for row in rows]
+
+    @classmethod
+    def from_model(cls, run: RunModel) -> Run:
+        error = None
+        if run.error_code is not None:
+            error = RunError(code=run.error_code, message=run.error_message or "")
+        return cls(
+            id=strawberry.ID(run.id),
+            status=run.status,
+            attempt=run.attempt,
+            stage=run.stage,
+            rows_read=run.rows_read,
+            rows_written=run.rows_written,
+            rows_rejected=run.rows_rejected,
+            rows_filtered=run.rows_filtered,
+            idempotency_key=run.idempotency_key,
+            params=JSON(run.params),
+            pipeline_version=run.pipeline_version,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            error=error,
+            pipeline_id=run.pipeline_id,
+        )
