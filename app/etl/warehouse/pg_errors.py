@@ -1,0 +1,48 @@
+"""Turning asyncpg and socket failures into the warehouse's typed errors."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from app.errors import DataFlowError, WarehouseError, WarehouseUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# Failures a retry can cure: the server went away, is starting or shutting down, is out
+# of connections, or rolled us back to break a deadlock or a serialization conflict.
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+    OSError,
+    TimeoutError,
+)
+
+
+@contextmanager
+def pg_errors(action: str) -> Iterator[None]:
+    """Raise `WarehouseUnavailable` for transient failures, `WarehouseError` otherwise."""
+    try:
+        yield
+    except DataFlowError:
+        raise
+    except _TRANSIENT as error:
+        raise WarehouseUnavailable(f"{action}: {_reason(error)}") from error
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise WarehouseError(f"{action}: {_reason(error)}") from error
+
+
+# Some errors quote their input (a whole COPY payload); messages stay readable.
+MAX_REASON = 500
+
+
+def _reason(error: BaseException) -> str:
+    message = str(getattr(error, "message", None) or error or type(error).__name__)
+    detail = getattr(error, "detail", None)
+    text = f"{message} ({detail})" if detail else message
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."

@@ -1,0 +1,121 @@
+"""The PostgreSQL warehouse keeps the warehouse contract on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import time, timedelta
+from typing import TYPE_CHECKING
+
+import asyncpg
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from app.errors import WarehouseError, WarehouseUnavailable
+from app.etl.warehouse import open_warehouse
+from app.etl.warehouse.postgres import PostgresWarehouse
+from tests.unit.etl import warehouse_contract as contract
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from app.etl.warehouse import Warehouse
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def warehouse(pg_url: str) -> AsyncIterator[Warehouse]:
+    warehouse = open_warehouse(pg_url)
+    yield warehouse
+    await warehouse.close()
+
+
+@pytest.mark.parametrize("scenario", contract.SCENARIOS, ids=lambda s: s.__name__)
+async def test_contract(warehouse: Warehouse, scenario: contract.Scenario) -> None:
+    await scenario(warehouse, contract.unique_table())
+
+
+async def test_tables_live_in_the_warehouse_schema_with_mapped_types(pg_url: str) -> None:
+    table = contract.unique_table()
+    frame = pl.DataFrame(
+        {"small": [1], "id": [2], "ratio": [0.5], "big": [3]},
+        schema={"small": pl.Int8, "id": pl.Int32, "ratio": pl.Float32, "big": pl.UInt64},
+    )
+    await contract.load(open_warehouse(pg_url), table, "append", frame)
+    connection = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+    try:
+        types = await connection.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'warehouse' AND table_name = $1 ORDER BY ordinal_position",
+            table,
+        )
+    finally:
+        await connection.close()
+    assert [tuple(row) for row in types] == [
+        ("small", "smallint"),
+        ("id", "integer"),
+        ("ratio", "real"),
+        ("big", "numeric"),
+    ]
+
+
+async def test_types_without_a_column_type_of_their_own_are_stored(pg_url: str) -> None:
+    warehouse, table = open_warehouse(pg_url), contract.unique_table()
+    frame = pl.DataFrame(
+        {
+            "id": [1, 2],
+            "at": [time(10, 1, 2, 3), time(0, 0)],
+            "took": [timedelta(days=1, hours=2, microseconds=5), None],
+            "blob": [b"ab", b""],
+            "kind": ["x", "y"],
+            "nothing": [None, None],
+        },
+        schema_overrides={"kind": pl.Categorical},
+    )
+    await contract.load(warehouse, table, "append", frame)
+    assert (await contract.rows(warehouse, table)).to_dicts() == [
+        {
+            "id": 1,
+            "at": time(10, 1, 2, 3),
+            "took": "26:00:00.000005",
+            "blob": "\\x6162",
+            "kind": "x",
+            "nothing": None,
+        },
+        {"id": 2, "at": time(0, 0), "took": None, "blob": "\\x", "kind": "y", "nothing": None},
+    ]
+
+
+async def test_a_nested_column_is_refused(pg_url: str) -> None:
+    warehouse, table = open_warehouse(pg_url), contract.unique_table()
+    table_load = await warehouse.begin_load(table=table, mode="append", run_id="nested")
+    with pytest.raises(WarehouseError) as raised:
+        await table_load.write(pl.DataFrame({"id": [1], "tags": [["a", "b"]]}))
+    await table_load.abort()
+    assert "`tags`" in raised.value.message
+    assert not await warehouse.table_exists(table)
+
+
+async def test_a_replace_swaps_while_another_load_waits(pg_url: str) -> None:
+    """Two loads into one table queue up; each reader sees one whole version."""
+    warehouse, table = open_warehouse(pg_url), contract.unique_table()
+    await contract.load(warehouse, table, "append", contract.orders(range(3)))
+    first = await warehouse.begin_load(table=table, mode="replace", run_id="one")
+    await first.write(contract.orders(range(10, 20)))
+    second = asyncio.create_task(
+        contract.load(warehouse, table, "append", contract.orders(range(20, 22)))
+    )
+    await asyncio.sleep(0.2)
+    assert not second.done()  # waiting for the first load's transaction
+    assert_frame_equal(await contract.rows(warehouse, table), contract.orders(range(3)))
+    await first.commit()
+    await second
+    assert_frame_equal(await contract.rows(warehouse, table), contract.orders(range(10, 22)))
+
+
+async def test_an_unreachable_server_is_transient() -> None:
+    warehouse = PostgresWarehouse("postgresql://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(WarehouseUnavailable) as raised:
+        await warehouse.ping()
+    assert raised.value.code == "WAREHOUSE_UNAVAILABLE"
