@@ -6,10 +6,8 @@ count; otherwise they live in this process.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,6 +35,8 @@ class Counter(Protocol):
 
     async def increment(self, key: str, window_seconds: int) -> int: ...
 
+    async def close(self) -> None: ...
+
 
 class MemoryCounter:
     def __init__(self) -> None:
@@ -57,6 +57,9 @@ class MemoryCounter:
             self._counts[key] = (count + 1, expires)
             return count + 1
 
+    async def close(self) -> None:
+        self._counts.clear()
+
 
 class RedisCounter:
     def __init__(self, url: str) -> None:
@@ -72,6 +75,9 @@ class RedisCounter:
             pipe.expire(key, window_seconds, nx=True)
             count, _ = await pipe.execute()
         return int(count)
+
+    async def close(self) -> None:
+        await self._client.aclose()
 
 
 class LoginLimiter:
@@ -94,21 +100,16 @@ class LoginLimiter:
                 f"too many failed logins from this address; try again within {minutes} minutes"
             )
 
+    async def close(self) -> None:
+        await self.counter.close()
+
     async def record_failure(self, *, email: str, address: str) -> None:
         for key in self._keys(email, address):
             await self.counter.increment(key, self.policy.window_seconds)
 
 
-_memory = MemoryCounter()
-_redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RedisCounter]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def login_limiter(settings: Settings) -> LoginLimiter:
+    """One per API process (made on start-up, on its event loop)."""
     if settings.redis_url is None:
-        return LoginLimiter(_memory)
-    per_loop = _redis.setdefault(asyncio.get_running_loop(), {})
-    if settings.redis_url not in per_loop:
-        per_loop[settings.redis_url] = RedisCounter(settings.redis_url)
-    return LoginLimiter(per_loop[settings.redis_url])
+        return LoginLimiter(MemoryCounter())
+    return LoginLimiter(RedisCounter(settings.redis_url))

@@ -124,7 +124,12 @@ async def _execute(settings: Settings, run: Run, recorder: RunRecorder) -> LoadR
     warehouse = open_warehouse(settings.warehouse_target)
     try:
         return await run_pipeline(
-            source=config, spec=spec, warehouse=warehouse, run_id=run.id, emit=recorder.emit
+            source=config,
+            spec=spec,
+            warehouse=warehouse,
+            run_id=run.id,
+            emit=recorder.emit,
+            batch_rows=settings.etl_batch_rows,
         )
     finally:
         await warehouse.close()

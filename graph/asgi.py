@@ -26,6 +26,7 @@ from app.db import dispose_engines, ping
 from app.errors import Unauthenticated
 from app.events import close_event_buses
 from app.observability import init_sentry
+from app.ratelimit import login_limiter
 from graph.context import Context
 from graph.schema import build_schema
 
@@ -115,7 +116,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     state: dict[str, Any] = {"worker": None}
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.login_limiter = login_limiter(settings)
         if settings.embedded_broker:
             worker = dramatiq.Worker(broker, worker_threads=IN_PROCESS_WORKER_THREADS)
             worker.start()
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if state["worker"] is not None:
                 state["worker"].stop()
                 state["worker"] = None
+            await app.state.login_limiter.close()
             await close_event_buses()
             await dispose_engines()
 

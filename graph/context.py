@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 
 from app.db import session_scope
 from app.errors import Unauthenticated
 from app.models.user import User
-from app.ratelimit import LoginLimiter, login_limiter
 from app.services import auth as auth_service
 from app.services import pipelines as pipeline_service
 from app.services import runs as run_service
@@ -18,6 +19,8 @@ from app.services import sources as source_service
 from app.services.auth import Caller, bearer_token
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.websockets import WebSocket
@@ -26,6 +29,10 @@ if TYPE_CHECKING:
     from app.models.pipeline import Pipeline
     from app.models.run import Run
     from app.models.source import Source
+    from app.ratelimit import LoginLimiter
+
+
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 
 async def authenticate(settings: Settings, header: object) -> Caller | None:
@@ -47,6 +54,26 @@ class Context:
     _auth_error: Unauthenticated | None = None
     _resolved: bool = False
     loaders: dict[str, DataLoader[str, Any]] = field(default_factory=dict)
+    # Over WebSocket one context serves the whole connection: this counts its streams.
+    active_subscriptions: int = 0
+
+    @contextmanager
+    def subscription_slot(self) -> Iterator[None]:
+        """Hold one of the connection's subscription slots while a stream runs."""
+        if self.active_subscriptions >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            raise GraphQLError(
+                f"at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection",
+                extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
+            )
+        self.active_subscriptions += 1
+        try:
+            yield
+        finally:
+            self.active_subscriptions -= 1
+
+    def peek_user_id(self) -> str | None:
+        """The caller's id if already resolved (for logs; never triggers a lookup)."""
+        return self._caller.user.id if self._caller else None
 
     async def user(self) -> User | None:
         caller = await self.caller()
@@ -70,7 +97,8 @@ class Context:
         return self._caller
 
     def login_limiter(self) -> LoginLimiter:
-        return login_limiter(self.settings)
+        limiter: LoginLimiter = self.request.app.state.login_limiter
+        return limiter
 
     def client_address(self) -> str:
         client = self.request.client

@@ -26,8 +26,9 @@ class Subscription:
         and nothing comes twice."""
         cursor = parse_event_cursor(after)
         try:
-            async for event in follow_run(info.context.settings, str(run_id), cursor):
-                yield RunEvent.from_model(event)
+            with info.context.subscription_slot():
+                async for event in follow_run(info.context.settings, str(run_id), cursor):
+                    yield RunEvent.from_model(event)
         except DataFlowError as error:
             raise GraphQLError(error.message, extensions={"code": error.code}) from None
 
@@ -37,5 +38,6 @@ class Subscription:
     ) -> AsyncGenerator[Run, None]:
         """A run's new state each time its status or counters change: of one pipeline,
         or of every run when `pipelineId` is omitted. For live run lists."""
-        async for run in follow_run_updates(info.context.settings, pipeline_id):
-            yield Run.from_model(run)
+        with info.context.subscription_slot():
+            async for run in follow_run_updates(info.context.settings, pipeline_id):
+                yield Run.from_model(run)

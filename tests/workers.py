@@ -28,6 +28,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         FILE_ROOTS=":".join(str(root) for root in settings.allowed_file_roots),
         SECRET_KEY=settings.signing_key(),
         LOG_LEVEL="INFO",
+        ETL_BATCH_ROWS=str(settings.etl_batch_rows),
     )
     return env
 
