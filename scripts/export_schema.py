@@ -1,7 +1,7 @@
 """Write the GraphQL schema (SDL) to schema.graphql; a test fails when they differ.
 
-    uv run python scripts/export_schema.py            # rewrite schema.graphql
-    uv run python scripts/export_schema.py --check    # exit 1 if it is out of date
+uv run python scripts/export_schema.py            # rewrite schema.graphql
+uv run python scripts/export_schema.py --check    # exit 1 if it is out of date
 """
 
 from __future__ import annotations
