@@ -17,7 +17,7 @@ import websockets
 from graph.asgi import create_app
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from app.config import Settings
 
@@ -83,10 +83,12 @@ class GraphQLClient:
         init_payload: dict[str, Any] | None = None,
         timeout: float = 60,
         stop_after: int | None = None,
+        until: Callable[[dict[str, Any]], bool] | None = None,
     ) -> list[dict[str, Any]]:
         """Run a subscription over graphql-transport-ws; returns every `next` payload.
 
-        Ends on `complete` (or after `stop_after` messages, disconnecting early)."""
+        Ends on `complete`, or disconnects early after `stop_after` messages or at the
+        first message `until` accepts."""
         url = self.base_url.replace("http://", "ws://") + "/graphql"
         if init_payload is None:
             init_payload = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -103,6 +105,8 @@ class GraphQLClient:
                     if frame["type"] == "next":
                         received.append(frame["payload"])
                         if stop_after is not None and len(received) >= stop_after:
+                            return received
+                        if until is not None and until(frame["payload"]):
                             return received
                     elif frame["type"] == "complete":
                         return received

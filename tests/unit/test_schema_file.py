@@ -20,6 +20,7 @@ def test_the_schema_keeps_the_names_clients_rely_on() -> None:
         "triggerRun(pipelineId: ID!, idempotencyKey: String = null, params: JSON = null)",
         "runEvents(runId: ID!, after: String = null): RunEvent!",
         "runs(first: Int = null, after: String = null, filter: RunFilter = null): RunConnection!",
-        "enum RunStatus {\n  QUEUED\n  RUNNING\n  SUCCEEDED\n  FAILED\n  CANCELLING\n  CANCELLED\n}",
+        "enum RunStatus {\n  QUEUED\n  RUNNING\n  SUCCEEDED\n  FAILED\n  CANCELLING\n"
+        "  CANCELLED\n}",
     ):
         assert fragment in sdl
