@@ -22,7 +22,7 @@ def _url() -> str:
     return configured or load_settings().metadata_url
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | bool:
     """Migrations stay self-contained: our UTC type is a plain timezone-aware DateTime."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
