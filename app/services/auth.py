@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.errors import Unauthenticated
-from app.models.base import utcnow
 from app.models.user import Role, User
 from app.security import decode_access_token
 from app.services import api_keys as api_key_service
@@ -45,10 +44,3 @@ async def authenticate(*, session: AsyncSession, settings: Settings, token: str)
     if holder.tokens_valid_after is not None and claims.issued_at < holder.tokens_valid_after:
         raise Unauthenticated("this access token has been revoked; log in again")
     return Caller(user=holder, role=holder.role)
-
-
-async def revoke_tokens(*, session: AsyncSession, user: User) -> None:
-    """Refuse every access token issued to `user` until now."""
-    user.tokens_valid_after = utcnow()
-    session.add(user)
-    await session.flush()

@@ -157,10 +157,9 @@ class AuthMutations:
         info: Info[Context, None],
         id: strawberry.ID,
     ) -> RevokeApiKeyPayload:
-        actor = await require_role(info.context, Role.ADMIN)
         try:
             async with session_scope(info.context.settings) as session:
-                key = await api_key_service.revoke(session=session, key_id=id, actor=actor)
+                key = await api_key_service.revoke(session=session, key_id=id)
         except DataFlowError as error:
             return RevokeApiKeyPayload(errors=[UserError.from_error(error)])
         return RevokeApiKeyPayload(api_key=ApiKey.from_model(key))

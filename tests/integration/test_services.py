@@ -299,3 +299,74 @@ async def test_runs_filter_and_latest_per_pipeline(settings: Settings, tmp_path:
             session=session, pipeline_ids=[second_pipeline, "none", first_pipeline]
         )
         assert [run.id if run else None for run in latest] == [second_run, None, first_run]
+
+
+async def test_sources_update_and_delete(settings: Settings, tmp_path: Path) -> None:
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(3))
+    other = await factories.make_source(settings, csv_path)
+    source = await factories.make_source(settings, csv_path)
+    roots = settings.allowed_file_roots
+    async with session_scope(settings) as session:
+        renamed = await source_service.update(
+            session=session,
+            source_id=source.id,
+            changes={"name": f"{source.name}_v2", "options": {"delimiter": ","}},
+            allowed_roots=roots,
+        )
+        assert renamed.name == f"{source.name}_v2"
+        assert renamed.options == {"delimiter": ","}
+        with pytest.raises(AlreadyExists):
+            await source_service.update(
+                session=session,
+                source_id=source.id,
+                changes={"name": other.name},
+                allowed_roots=roots,
+            )
+        with pytest.raises(InvalidInput, match="name"):
+            await source_service.update(
+                session=session,
+                source_id=source.id,
+                changes={"name": "bad name!"},
+                allowed_roots=roots,
+            )
+    pipeline = await factories.make_pipeline(settings, source, factories.orders_spec("uses"))
+    async with session_scope(settings) as session:
+        with pytest.raises(source_service.SourceInUse, match="used by 1 pipeline"):
+            await source_service.delete(session=session, source_id=source.id)
+        await pipeline_service.delete(session=session, pipeline_id=pipeline.id)
+        deleted = await source_service.delete(session=session, source_id=source.id)
+        assert deleted.deleted_at is not None
+        with pytest.raises(SourceNotFound):
+            await source_service.get(session=session, source_id=source.id)
+    # The name is free again.
+    async with session_scope(settings) as session:
+        again = await source_service.create(
+            session=session,
+            data=SourceCreate(name=f"{source.name}_v2", kind="csv", uri=str(csv_path)),
+            actor=None,
+            allowed_roots=roots,
+        )
+        assert again.id != source.id
+
+
+async def test_a_pipeline_update_that_changes_nothing_keeps_its_version(
+    settings: Settings, tmp_path: Path
+) -> None:
+    source = await factories.make_source(
+        settings, factories.write_csv(tmp_path, factories.orders_rows(2))
+    )
+    pipeline = await factories.make_pipeline(settings, source, factories.orders_spec("same"))
+    async with session_scope(settings) as session:
+        same = await pipeline_service.update(
+            session=session,
+            pipeline_id=pipeline.id,
+            spec=None,
+            source_id=None,
+            actor=None,
+            allowed_roots=settings.allowed_file_roots,
+        )
+        assert same.version == 1
+        assert [
+            v.version
+            for v in await pipeline_service.versions(session=session, pipeline_id=pipeline.id)
+        ] == [1]
