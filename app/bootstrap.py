@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from app.db import session_scope
 from app.etl.sample import write_orders_csv
+from app.etl.sources.policy import SourcePolicy
 from app.models.pipeline import PipelineCreate
 from app.models.source import SourceCreate
 from app.services import pipelines as pipeline_service
@@ -66,18 +67,18 @@ async def install_demo(settings: Settings) -> str | None:
     if not csv_path.exists():
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         write_orders_csv(csv_path, rows=DEMO_ROWS, seed=7)
-    roots = settings.allowed_file_roots
+    policy = SourcePolicy.from_settings(settings)
     async with session_scope(settings) as session:
         source = await source_service.create(
             session=session,
             data=SourceCreate(name=DEMO_SOURCE, kind="csv", uri=str(csv_path), options={}),
             actor=None,
-            allowed_roots=roots,
+            policy=policy,
         )
         pipeline = await pipeline_service.create(
             session=session,
             data=PipelineCreate(name=DEMO_PIPELINE, source_id=source.id, spec=demo_spec()),
             actor=None,
-            allowed_roots=roots,
+            policy=policy,
         )
     return pipeline.id

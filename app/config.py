@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".dataflow")
     file_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     access_token_minutes: int = 60
+    # HTTP sources may not reach loopback or private addresses unless this is set.
+    allow_private_networks: bool = False
     # Rows per batch on the data path: bounds memory, and how soon a cancel is noticed.
     etl_batch_rows: int = Field(default=100_000, ge=1_000, le=10_000_000)
 

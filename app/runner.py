@@ -14,6 +14,7 @@ from app.db import session_scope
 from app.errors import DataFlowError
 from app.etl.engine import LoadResult, run_pipeline
 from app.etl.sources import parse_source
+from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse
 from app.events import publish_changes
@@ -120,7 +121,9 @@ async def _load_definition(settings: Settings, run: Run) -> tuple[PipelineVersio
 async def _execute(settings: Settings, run: Run, recorder: RunRecorder) -> LoadResult:
     version, source = await _load_definition(settings, run)
     spec = parse_spec(version.spec)
-    config = parse_source(source.kind, source.uri, source.options, settings.allowed_file_roots)
+    config = parse_source(
+        source.kind, source.uri, source.options, SourcePolicy.from_settings(settings)
+    )
     warehouse = open_warehouse(settings.warehouse_target)
     try:
         return await run_pipeline(

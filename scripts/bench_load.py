@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from app.etl.engine import LoadResult, run_pipeline
 from app.etl.sample import write_orders_csv
 from app.etl.sources import parse_source
+from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse
 
@@ -65,7 +66,7 @@ def generate(path: Path, rows: int, seed: int) -> None:
 
 
 async def load_once(csv_path: Path, target: str, batch_rows: int) -> tuple[LoadResult, float]:
-    source = parse_source("csv", str(csv_path), {}, [csv_path.parent])
+    source = parse_source("csv", str(csv_path), {}, SourcePolicy((csv_path.parent,)))
     warehouse = open_warehouse(target)
 
     async def ignore(kind: str, stage: str, payload: dict[str, Any]) -> None:

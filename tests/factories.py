@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
+from app.etl.sources.policy import SourcePolicy
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.source import Source, SourceCreate
 from app.models.user import Role, User, UserCreate
@@ -50,7 +51,7 @@ async def make_source(settings: Settings, path: Path, **options: Any) -> Source:
     data = SourceCreate(name=unique("src"), kind="csv", uri=str(path), options=options)
     async with session_scope(settings) as session:
         return await source_service.create(
-            session=session, data=data, actor=None, allowed_roots=settings.allowed_file_roots
+            session=session, data=data, actor=None, policy=SourcePolicy.from_settings(settings)
         )
 
 
@@ -68,5 +69,5 @@ async def make_pipeline(settings: Settings, source: Source, spec: dict[str, Any]
     data = PipelineCreate(name=unique("pipe"), source_id=source.id, spec=spec)
     async with session_scope(settings) as session:
         return await pipeline_service.create(
-            session=session, data=data, actor=None, allowed_roots=settings.allowed_file_roots
+            session=session, data=data, actor=None, policy=SourcePolicy.from_settings(settings)
         )

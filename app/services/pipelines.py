@@ -19,10 +19,10 @@ from app.services.pagination import Page, paginate
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
+    from app.etl.sources.policy import SourcePolicy
     from app.models.source import Source
     from app.models.user import User
 
@@ -68,12 +68,10 @@ async def versions(*, session: AsyncSession, pipeline_id: str) -> list[PipelineV
     return list((await session.exec(statement)).all())
 
 
-async def check_against_source(
-    source: Source, spec: dict[str, Any], allowed_roots: Sequence[Path]
-) -> None:
+async def check_against_source(source: Source, spec: dict[str, Any], policy: SourcePolicy) -> None:
     """Report an unknown column or a type clash now, before any run (reads the header)."""
     parsed = parse_spec(spec)
-    config = parse_source(source.kind, source.uri, source.options, allowed_roots)
+    config = parse_source(source.kind, source.uri, source.options, policy)
     try:
         schema = await asyncio.to_thread(read_csv_schema, config)
     except (SourceUnreadable, SourceMalformed):
@@ -100,13 +98,13 @@ async def create(
     session: AsyncSession,
     data: PipelineCreate,
     actor: User | None,
-    allowed_roots: Sequence[Path],
+    policy: SourcePolicy,
 ) -> Pipeline:
     parse_spec(data.spec)
     source = await source_service.get(session=session, source_id=data.source_id)
     if await get_by_name(session=session, name=data.name) is not None:
         raise AlreadyExists(f"a pipeline named {data.name!r} already exists", path=["name"])
-    await check_against_source(source, data.spec, allowed_roots)
+    await check_against_source(source, data.spec, policy)
     pipeline = Pipeline.model_validate(data, update={"created_by": actor.id if actor else None})
     session.add(pipeline)
     await session.flush()
@@ -122,13 +120,13 @@ async def update(
     spec: dict[str, Any] | None,
     source_id: str | None,
     actor: User | None,
-    allowed_roots: Sequence[Path],
+    policy: SourcePolicy,
 ) -> Pipeline:
     """A new version with a new spec and/or source; runs keep the version they ran."""
     pipeline = await get(session=session, pipeline_id=pipeline_id)
     new_spec = spec if spec is not None else pipeline.spec
     source = await source_service.get(session=session, source_id=source_id or pipeline.source_id)
-    await check_against_source(source, new_spec, allowed_roots)
+    await check_against_source(source, new_spec, policy)
     if new_spec == pipeline.spec and source.id == pipeline.source_id:
         return pipeline  # nothing changed: no new version
     pipeline.spec = new_spec

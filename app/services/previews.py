@@ -12,6 +12,7 @@ from app.db import session_scope
 from app.errors import InvalidInput
 from app.etl.sources import parse_source
 from app.etl.sources.csv import iter_csv_batches
+from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.transform import run_transform
 from app.services import sources as source_service
@@ -55,7 +56,9 @@ def _first_batch(config: SourceConfig, rows: int) -> pl.DataFrame:
 async def _source_config(settings: Settings, source_id: str) -> SourceConfig:
     async with session_scope(settings) as session:
         source = await source_service.get(session=session, source_id=source_id)
-    return parse_source(source.kind, source.uri, source.options, settings.allowed_file_roots)
+    return parse_source(
+        source.kind, source.uri, source.options, SourcePolicy.from_settings(settings)
+    )
 
 
 async def preview_source(*, settings: Settings, source_id: str, limit: int) -> PreviewResult:

@@ -15,10 +15,10 @@ from app.validation import parse_model
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
+    from app.etl.sources.policy import SourcePolicy
     from app.models.user import User
 
 
@@ -62,10 +62,10 @@ async def create(
     session: AsyncSession,
     data: SourceCreate,
     actor: User | None,
-    allowed_roots: Sequence[Path],
+    policy: SourcePolicy,
 ) -> Source:
     # Validates kind, options and that the path stays inside the allowed roots.
-    parse_source(data.kind, data.uri, data.options, allowed_roots)
+    parse_source(data.kind, data.uri, data.options, policy)
     await _ensure_name_free(session, data.name)
     source = Source.model_validate(data, update={"created_by": actor.id if actor else None})
     session.add(source)
@@ -78,7 +78,7 @@ async def update(
     session: AsyncSession,
     source_id: str,
     changes: dict[str, Any],
-    allowed_roots: Sequence[Path],
+    policy: SourcePolicy,
 ) -> Source:
     """Change name, uri or options; the result is validated as a whole."""
     source = await get(session=session, source_id=source_id)
@@ -90,7 +90,7 @@ async def update(
         **{key: value for key, value in changes.items() if value is not None},
     }
     data = parse_model(SourceCreate, merged)
-    parse_source(data.kind, data.uri, data.options, allowed_roots)
+    parse_source(data.kind, data.uri, data.options, policy)
     await _ensure_name_free(session, data.name, own_id=source.id)
     source.name, source.uri, source.options = data.name, data.uri, data.options
     source.updated_at = utcnow()

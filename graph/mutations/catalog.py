@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 from app.db import session_scope
 from app.errors import DataFlowError
+from app.etl.sources.policy import SourcePolicy
 from app.models.pipeline import PipelineCreate
 from app.models.source import SourceCreate
 from app.services import pipelines as pipeline_service
@@ -141,7 +142,7 @@ class CatalogMutations:
                     session=session,
                     data=data,
                     actor=await context.user(),
-                    allowed_roots=context.settings.allowed_file_roots,
+                    policy=SourcePolicy.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return CreateSourcePayload(errors=[UserError.from_error(error)])
@@ -165,7 +166,7 @@ class CatalogMutations:
                     session=session,
                     source_id=input.id,
                     changes=changes,
-                    allowed_roots=settings.allowed_file_roots,
+                    policy=SourcePolicy.from_settings(settings),
                 )
         except DataFlowError as error:
             return UpdateSourcePayload(errors=[UserError.from_error(error)])
@@ -214,7 +215,7 @@ class CatalogMutations:
                     session=session,
                     data=data,
                     actor=await context.user(),
-                    allowed_roots=context.settings.allowed_file_roots,
+                    policy=SourcePolicy.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return CreatePipelinePayload(errors=[UserError.from_error(error)])
@@ -238,7 +239,7 @@ class CatalogMutations:
                     spec=json_object(input.spec, "spec"),
                     source_id=input.source_id,
                     actor=await context.user(),
-                    allowed_roots=context.settings.allowed_file_roots,
+                    policy=SourcePolicy.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return UpdatePipelinePayload(errors=[UserError.from_error(error)])

@@ -13,6 +13,7 @@ from app.etl.engine import run_pipeline
 from app.etl.sample import write_orders_csv
 from app.etl.sources import csv as csv_source
 from app.etl.sources import parse_source
+from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse
 from tests.unit.etl import warehouse_contract as contract
@@ -41,7 +42,7 @@ async def test_orders_land_filtered_and_derived(tmp_path: Path, pg_url: str) -> 
     )
     warehouse = open_warehouse(pg_url)
     result = await run_pipeline(
-        source=parse_source("csv", str(path), {}, [tmp_path]),
+        source=parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))),
         spec=spec,
         warehouse=warehouse,
         run_id="pg-run",
@@ -70,7 +71,7 @@ async def test_a_late_malformed_row_leaves_the_table_unchanged(
     path.write_text("id,name,amount\n" + "\n".join(lines) + "\n")
     with pytest.raises(SourceMalformed) as raised:
         await run_pipeline(
-            source=parse_source("csv", str(path), {}, [tmp_path]),
+            source=parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))),
             spec=parse_spec({"destination": {"table": table}}),
             warehouse=warehouse,
             run_id="pg-bad",

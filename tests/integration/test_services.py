@@ -17,6 +17,7 @@ from app.errors import (
     Unauthenticated,
 )
 from app.etl.errors import TableNotFound
+from app.etl.sources.policy import SourcePolicy
 from app.models.pipeline import PipelineCreate
 from app.models.run import RunStatus
 from app.models.source import SourceCreate
@@ -96,7 +97,7 @@ async def test_sources_and_pipelines(settings: Settings, tmp_path: Path) -> None
                 session=session,
                 data=SourceCreate(name=source.name, kind="csv", uri=str(csv_path)),
                 actor=None,
-                allowed_roots=settings.allowed_file_roots,
+                policy=SourcePolicy.from_settings(settings),
             )
     async with session_scope(settings) as session:
         with pytest.raises(SourceNotFound):
@@ -112,12 +113,12 @@ async def test_sources_and_pipelines(settings: Settings, tmp_path: Path) -> None
         )
         with pytest.raises(AlreadyExists):
             await pipeline_service.create(
-                session=session, data=duplicate, actor=None, allowed_roots=[tmp_path]
+                session=session, data=duplicate, actor=None, policy=SourcePolicy((tmp_path,))
             )
         orphan = PipelineCreate(name="orphan", source_id="missing", spec=pipeline.spec)
         with pytest.raises(SourceNotFound):
             await pipeline_service.create(
-                session=session, data=orphan, actor=None, allowed_roots=[tmp_path]
+                session=session, data=orphan, actor=None, policy=SourcePolicy((tmp_path,))
             )
         with pytest.raises(PipelineNotFound):
             await pipeline_service.get(session=session, pipeline_id="missing")
@@ -305,13 +306,13 @@ async def test_sources_update_and_delete(settings: Settings, tmp_path: Path) -> 
     csv_path = factories.write_csv(tmp_path, factories.orders_rows(3))
     other = await factories.make_source(settings, csv_path)
     source = await factories.make_source(settings, csv_path)
-    roots = settings.allowed_file_roots
+    roots = SourcePolicy.from_settings(settings)
     async with session_scope(settings) as session:
         renamed = await source_service.update(
             session=session,
             source_id=source.id,
             changes={"name": f"{source.name}_v2", "options": {"delimiter": ","}},
-            allowed_roots=roots,
+            policy=roots,
         )
         assert renamed.name == f"{source.name}_v2"
         assert renamed.options == {"delimiter": ","}
@@ -320,14 +321,14 @@ async def test_sources_update_and_delete(settings: Settings, tmp_path: Path) -> 
                 session=session,
                 source_id=source.id,
                 changes={"name": other.name},
-                allowed_roots=roots,
+                policy=roots,
             )
         with pytest.raises(InvalidInput, match="name"):
             await source_service.update(
                 session=session,
                 source_id=source.id,
                 changes={"name": "bad name!"},
-                allowed_roots=roots,
+                policy=roots,
             )
     pipeline = await factories.make_pipeline(settings, source, factories.orders_spec("uses"))
     async with session_scope(settings) as session:
@@ -344,7 +345,7 @@ async def test_sources_update_and_delete(settings: Settings, tmp_path: Path) -> 
             session=session,
             data=SourceCreate(name=f"{source.name}_v2", kind="csv", uri=str(csv_path)),
             actor=None,
-            allowed_roots=roots,
+            policy=roots,
         )
         assert again.id != source.id
 
@@ -363,7 +364,7 @@ async def test_a_pipeline_update_that_changes_nothing_keeps_its_version(
             spec=None,
             source_id=None,
             actor=None,
-            allowed_roots=settings.allowed_file_roots,
+            policy=SourcePolicy.from_settings(settings),
         )
         assert same.version == 1
         assert [

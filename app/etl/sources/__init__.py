@@ -11,7 +11,9 @@ from app.errors import SourceInvalid
 from app.etl.sources.paths import confined_path
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
+
+    from app.etl.sources.policy import SourcePolicy
 
 KNOWN_KINDS = ("csv",)
 
@@ -69,15 +71,15 @@ class SourceConfig(BaseModel):
 
 
 def parse_source(
-    kind: str, uri: str, options: Mapping[str, Any], allowed_roots: Sequence[Path]
+    kind: str, uri: str, options: Mapping[str, Any], policy: SourcePolicy
 ) -> SourceConfig:
-    """Validate a source; the path must resolve inside one of `allowed_roots`."""
+    """Validate a source; a path must resolve inside one of the policy's roots."""
     if kind not in KNOWN_KINDS:
         raise SourceInvalid(
             f"unknown source kind {kind!r}; known kinds: {', '.join(KNOWN_KINDS)}",
             path=["kind"],
         )
-    path = confined_path(uri, allowed_roots)
+    path = confined_path(uri, policy.allowed_roots)
     return SourceConfig(kind="csv", path=path, options=_csv_options(options))
 
 

@@ -15,13 +15,14 @@ from polars.testing import assert_frame_equal
 from app.errors import SourceInvalid, SourceMalformed, SourceUnreadable
 from app.etl.sources import SourceConfig, parse_source
 from app.etl.sources.csv import iter_csv_batches, read_csv_schema
+from app.etl.sources.policy import SourcePolicy
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 def source(path: Path, **options: Any) -> SourceConfig:
-    return parse_source("csv", str(path), options, [path.parent])
+    return parse_source("csv", str(path), options, SourcePolicy((path.parent,)))
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -17,6 +17,7 @@ from app.etl.sample import write_orders_csv
 from app.etl.sources import csv as csv_source
 from app.etl.sources import parse_source
 from app.etl.sources.csv import iter_csv_batches
+from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse
 from tests.unit.etl import warehouse_contract as contract
@@ -52,7 +53,7 @@ async def warehouse(tmp_path: Path) -> AsyncIterator[Warehouse]:
 
 def orders_source(tmp_path: Path, rows: int) -> SourceConfig:
     path = write_orders_csv(tmp_path / "orders.csv", rows, seed=3)
-    return parse_source("csv", str(path), {}, [tmp_path])
+    return parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
 
 
 def expected_orders(source: SourceConfig) -> pl.DataFrame:
@@ -135,7 +136,7 @@ async def test_a_malformed_row_in_a_later_batch_leaves_the_table_unchanged(
     lines[1_500] = "1505,order 1505,2257.5,unexpected"  # line 1502 of the file
     path = tmp_path / "late.csv"
     path.write_text("id,name,amount\n" + "\n".join(lines) + "\n")
-    source = parse_source("csv", str(path), {}, [tmp_path])
+    source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
     events = Events()
     spec = {"steps": [], "destination": {"table": "guarded"}}
 
@@ -155,7 +156,7 @@ async def test_a_runtime_transform_error_leaves_the_table_unchanged(
     await contract.load(warehouse, "codes", "append", pl.DataFrame({"code": ["1"], "n": [1]}))
     path = tmp_path / "codes.csv"
     path.write_text("code,n\n" + "".join(f"{i},{i}\n" for i in range(300)) + "abc,300\n")
-    source = parse_source("csv", str(path), {}, [tmp_path])
+    source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
     spec = {
         "steps": [{"derive": {"n": "CAST(code AS INTEGER)"}}],
         "destination": {"table": "codes"},
@@ -184,7 +185,7 @@ async def test_a_source_with_only_a_header_creates_an_empty_table(
 ) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("quantity,unit_price\n")
-    source = parse_source("csv", str(path), {}, [tmp_path])
+    source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
     spec = {
         "steps": [{"derive": {"total": "quantity || unit_price"}}],
         "destination": {"table": "e"},

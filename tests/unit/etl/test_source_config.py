@@ -9,6 +9,7 @@ import pytest
 
 from app.errors import SourceInvalid
 from app.etl.sources import CsvOptions, parse_source
+from app.etl.sources.policy import SourcePolicy
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,7 +25,17 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_a_relative_path_resolves_against_the_first_root(root: Path, tmp_path: Path) -> None:
-    config = parse_source("csv", "sub/data.csv", {}, [root, tmp_path / "other"])
+    config = parse_source(
+        "csv",
+        "sub/data.csv",
+        {},
+        SourcePolicy(
+            (
+                root,
+                tmp_path / "other",
+            )
+        ),
+    )
     assert config.kind == "csv"
     assert config.path == root / "sub" / "data.csv"
     assert config.options == CsvOptions()
@@ -32,13 +43,13 @@ def test_a_relative_path_resolves_against_the_first_root(root: Path, tmp_path: P
 
 def test_absolute_paths_and_file_urls_inside_a_root_are_accepted(root: Path) -> None:
     path = root / "sub" / "data.csv"
-    assert parse_source("csv", str(path), {}, [root]).path == path
-    assert parse_source("csv", f"file://{path}", {}, [root]).path == path
-    assert parse_source("csv", f"file://localhost{path}", {}, [root]).path == path
+    assert parse_source("csv", str(path), {}, SourcePolicy((root,))).path == path
+    assert parse_source("csv", f"file://{path}", {}, SourcePolicy((root,))).path == path
+    assert parse_source("csv", f"file://localhost{path}", {}, SourcePolicy((root,))).path == path
 
 
 def test_a_file_that_does_not_exist_yet_is_accepted(root: Path) -> None:
-    assert parse_source("csv", "later.csv", {}, [root]).path == root / "later.csv"
+    assert parse_source("csv", "later.csv", {}, SourcePolicy((root,))).path == root / "later.csv"
 
 
 @pytest.mark.parametrize(
@@ -46,7 +57,7 @@ def test_a_file_that_does_not_exist_yet_is_accepted(root: Path) -> None:
 )
 def test_a_path_that_escapes_the_roots_is_refused(root: Path, uri: str) -> None:
     with pytest.raises(SourceInvalid) as raised:
-        parse_source("csv", uri, {}, [root])
+        parse_source("csv", uri, {}, SourcePolicy((root,)))
     assert raised.value.code == "SOURCE_INVALID"
     assert "escapes the allowed roots" in raised.value.message
     assert raised.value.path == ["uri"]
@@ -57,23 +68,23 @@ def test_a_symlink_out_of_the_root_is_refused(root: Path, tmp_path: Path) -> Non
     (root / "dirlink").symlink_to(tmp_path, target_is_directory=True)
     for uri in ("link.csv", "dirlink/outside.csv"):
         with pytest.raises(SourceInvalid) as raised:
-            parse_source("csv", uri, {}, [root])
+            parse_source("csv", uri, {}, SourcePolicy((root,)))
         assert "escapes the allowed roots" in raised.value.message
 
 
 def test_a_symlink_within_the_root_reads_its_real_target(root: Path) -> None:
     (root / "alias.csv").symlink_to(root / "sub" / "data.csv")
-    config = parse_source("csv", "alias.csv", {}, [root])
+    config = parse_source("csv", "alias.csv", {}, SourcePolicy((root,)))
     assert config.path == root / "sub" / "data.csv"
     assert os.path.realpath(config.path) == str(config.path)
 
 
 def test_a_root_that_is_itself_a_link_still_confines(tmp_path: Path, root: Path) -> None:
     (tmp_path / "root_link").symlink_to(root, target_is_directory=True)
-    config = parse_source("csv", "sub/data.csv", {}, [tmp_path / "root_link"])
+    config = parse_source("csv", "sub/data.csv", {}, SourcePolicy((tmp_path / "root_link",)))
     assert config.path == root / "sub" / "data.csv"
     with pytest.raises(SourceInvalid):
-        parse_source("csv", "../outside.csv", {}, [tmp_path / "root_link"])
+        parse_source("csv", "../outside.csv", {}, SourcePolicy((tmp_path / "root_link",)))
 
 
 @pytest.mark.parametrize(
@@ -87,12 +98,12 @@ def test_a_root_that_is_itself_a_link_still_confines(tmp_path: Path, root: Path)
 )
 def test_unusable_uris_are_refused(root: Path, uri: str, roots_given: bool) -> None:
     with pytest.raises(SourceInvalid):
-        parse_source("csv", uri, {}, [root] if roots_given else [])
+        parse_source("csv", uri, {}, SourcePolicy((root,) if roots_given else ()))
 
 
 def test_an_unknown_kind_names_the_known_ones(root: Path) -> None:
     with pytest.raises(SourceInvalid) as raised:
-        parse_source("parquet", "sub/data.csv", {}, [root])
+        parse_source("parquet", "sub/data.csv", {}, SourcePolicy((root,)))
     assert "known kinds: csv" in raised.value.message
     assert raised.value.path == ["kind"]
 
@@ -105,7 +116,7 @@ def test_options_are_parsed(root: Path) -> None:
         "null_values": ["NA", ""],
         "quote_char": "'",
     }
-    config = parse_source("csv", "sub/data.csv", options, [root])
+    config = parse_source("csv", "sub/data.csv", options, SourcePolicy((root,)))
     assert config.options.model_dump() == options
 
 
@@ -126,5 +137,5 @@ def test_bad_options_are_refused_with_their_path(
     root: Path, options: dict[str, Any], path: list[str]
 ) -> None:
     with pytest.raises(SourceInvalid) as raised:
-        parse_source("csv", "sub/data.csv", options, [root])
+        parse_source("csv", "sub/data.csv", options, SourcePolicy((root,)))
     assert raised.value.path == path
