@@ -9,11 +9,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.errors import SourceInvalid
 from app.etl.sources.paths import confined_path
+from app.etl.sources.reader import (
+    ROW_COLUMN,
+    SOURCE_COLUMN,
+    ReadContext,
+    SourceReader,
+    Watermark,
+    open_reader,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from app.etl.sources.policy import SourcePolicy
+
+__all__ = [
+    "ROW_COLUMN",
+    "SOURCE_COLUMN",
+    "CsvOptions",
+    "ReadContext",
+    "SourceConfig",
+    "SourceReader",
+    "Watermark",
+    "open_reader",
+    "parse_source",
+]
 
 KNOWN_KINDS = ("csv",)
 
