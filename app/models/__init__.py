@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.models.api_key import ApiKey
+from app.models.dataset import Dataset
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
 from app.models.run import TERMINAL_STATUSES, Run, RunEvent, RunStatus
@@ -12,6 +13,7 @@ from app.models.user import Role, User, UserCreate
 __all__ = [
     "TERMINAL_STATUSES",
     "ApiKey",
+    "Dataset",
     "Pipeline",
     "PipelineCreate",
     "PipelineVersion",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from app.models.base import UTCDateTime, enum_column, new_id, utcnow
+from app.models.base import JSONVariant, UTCDateTime, enum_column, new_id, utcnow
 from app.models.user import Role
 
 
@@ -23,3 +25,7 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Narrows the owner's analytics scope further (both apply); see app/analytics/scope.py.
+    analytics_scope: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONVariant, nullable=True)
+    )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import EmailStr
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from app.models.base import UTCDateTime, enum_column, new_id, utcnow
+from app.models.base import JSONVariant, UTCDateTime, enum_column, new_id, utcnow
 
 
 class Role(StrEnum):
@@ -38,6 +40,10 @@ class User(UserBase, table=True):
     # Access tokens issued before this instant are refused (role change, disable, logout).
     tokens_valid_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Analytics rows this user may see, e.g. {"country": "DE"} (see app/analytics/scope.py).
+    analytics_scope: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONVariant, nullable=True)
+    )
 
 
 class UserCreate(SQLModel):
