@@ -39,7 +39,10 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # No pre-ping: it costs a round trip on every checkout (measured: ~15% of a runs page).
+    # Connections are recycled before servers drop idle ones; a request that meets a dead
+    # connection fails once, and workers retry transient errors.
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def get_engine(settings: Settings) -> AsyncEngine:

@@ -32,6 +32,9 @@ from graph.types import (
     User,
     connection,
 )
+from graph.types.catalog import prefetch_sources
+from graph.types.common import selects
+from graph.types.runs import prefetch_pipelines
 
 
 def as_graphql_error(error: DataFlowError) -> GraphQLError:
@@ -109,7 +112,10 @@ class Query:
                 page = await pipeline_service.list_page(session=session, first=first, after=after)
         except DataFlowError as error:
             raise as_graphql_error(error) from None
-        return connection(page, [Pipeline.from_model(row) for row in page.items])
+        pipelines = [Pipeline.from_model(row) for row in page.items]
+        if selects(info, "source"):
+            await prefetch_sources(info.context, pipelines)
+        return connection(page, pipelines)
 
     @strawberry.field(permission_classes=[IsViewer])
     async def pipeline(self, info: Info[Context, None], id: strawberry.ID) -> Pipeline | None:
@@ -136,7 +142,10 @@ class Query:
                 )
         except DataFlowError as error:
             raise as_graphql_error(error) from None
-        return connection(page, [Run.from_model(row) for row in page.items])
+        runs = [Run.from_model(row) for row in page.items]
+        if selects(info, "pipeline"):
+            await prefetch_pipelines(info.context, runs, with_sources=selects(info, "source"))
+        return connection(page, runs)
 
     @strawberry.field(permission_classes=[IsViewer])
     async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.db import session_scope
 from app.services import pipelines as pipeline_service
 from graph.context import Context
+from graph.types.common import deferred
 
 if TYPE_CHECKING:
     from app.models.pipeline import Pipeline as PipelineModel
@@ -69,9 +71,16 @@ class Pipeline:
     created_at: datetime
     updated_at: datetime
     source_id: strawberry.Private[str]
+    # Set by `prefetch_sources` for a whole page, so each row needs no resolver await.
+    prefetched_source: strawberry.Private[Source | UnsetType | None] = UNSET
 
     @strawberry.field
-    async def source(self, info: Info[Context, None]) -> Source | None:
+    def source(self, info: Info[Context, None]) -> Source | None:
+        if not isinstance(self.prefetched_source, UnsetType):
+            return self.prefetched_source
+        return deferred(self._load_source(info))
+
+    async def _load_source(self, info: Info[Context, None]) -> Source | None:
         source = await info.context.source_loader().load(self.source_id)
         return Source.from_model(source) if source else None
 
@@ -101,3 +110,10 @@ class Pipeline:
             updated_at=pipeline.updated_at,
             source_id=pipeline.source_id,
         )
+
+
+async def prefetch_sources(context: Context, pipelines: list[Pipeline]) -> None:
+    """Load the sources of a page of pipelines in one query and attach them."""
+    loaded = await context.source_loader().load_many([p.source_id for p in pipelines])
+    for pipeline, source in zip(pipelines, loaded, strict=True):
+        pipeline.prefetched_source = Source.from_model(source) if source else None

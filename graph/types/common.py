@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import strawberry
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from strawberry.types import Info
+
     from app.errors import DataFlowError
     from app.services.pagination import Page
 
@@ -57,3 +61,22 @@ def connection(page: Page[Any], nodes: list[T]) -> Connection[T]:
 class Column:
     name: str
     type: str
+
+
+def deferred(awaitable: Awaitable[T]) -> T:
+    """Return an awaitable from a sync resolver: graphql-core awaits it. Lets a field be
+    answered at once when prefetched, and loaded only when it was not. (Typed as the
+    value, because that is what the client receives.)"""
+    return cast("T", awaitable)
+
+
+def selects(info: Info[Any, Any], name: str) -> bool:
+    """Whether the query asks for field `name` anywhere below the current field."""
+
+    def search(selections: list[Any]) -> bool:
+        return any(
+            getattr(item, "name", None) == name or search(getattr(item, "selections", []))
+            for item in selections
+        )
+
+    return search(info.selected_fields)

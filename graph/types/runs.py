@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.db import session_scope
 from app.models.run import RunStatus as RunStatus  # re-exported for the schema
 from app.services import run_events as event_service
 from graph.context import Context
-from graph.types.catalog import Pipeline
+from graph.types.catalog import Pipeline, prefetch_sources
+from graph.types.common import deferred
 
 if TYPE_CHECKING:
     from app.models.run import Run as RunModel
@@ -82,9 +84,16 @@ class Run:
     finished_at: datetime | None
     error: RunError | None
     pipeline_id: strawberry.Private[str]
+    # Set by `prefetch_pipelines` for a whole page, so each row needs no resolver await.
+    prefetched_pipeline: strawberry.Private[Pipeline | UnsetType | None] = UNSET
 
     @strawberry.field
-    async def pipeline(self, info: Info[Context, None]) -> Pipeline | None:
+    def pipeline(self, info: Info[Context, None]) -> Pipeline | None:
+        if not isinstance(self.prefetched_pipeline, UnsetType):
+            return self.prefetched_pipeline
+        return deferred(self._load_pipeline(info))
+
+    async def _load_pipeline(self, info: Info[Context, None]) -> Pipeline | None:
         pipeline = await info.context.pipeline_loader().load(self.pipeline_id)
         return Pipeline.from_model(pipeline) if pipeline else None
 
@@ -128,3 +137,13 @@ class Run:
             error=error,
             pipeline_id=run.pipeline_id,
         )
+
+
+async def prefetch_pipelines(context: Context, runs: list[Run], *, with_sources: bool) -> None:
+    """Load the pipelines (and their sources) of a page of runs in one query per level."""
+    loaded = await context.pipeline_loader().load_many([run.pipeline_id for run in runs])
+    pipelines = {model.id: Pipeline.from_model(model) for model in loaded if model is not None}
+    if with_sources:
+        await prefetch_sources(context, list(pipelines.values()))
+    for run in runs:
+        run.prefetched_pipeline = pipelines.get(run.pipeline_id)

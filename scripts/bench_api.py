@@ -1,0 +1,285 @@
+"""Benchmark the GraphQL API: a nested runs page under load, as history grows, and the
+fan-out of one run event to many WebSocket subscribers.
+
+    uv run python scripts/bench_api.py --help
+    uv run python scripts/bench_api.py --pg postgresql://postgres@127.0.0.1:5432/postgres
+
+It creates (and drops) its own database, starts `dataflow serve` (one uvicorn worker) in
+a subprocess against it, and drives it from this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import websockets
+
+from app import migrate
+from app.config import Settings
+from app.models.user import Role
+from app.security import create_access_token
+
+RUNS_QUERY = """query { runs(first: 50) { edges { cursor node { id status rowsWritten
+  pipeline { id name source { id name } } } } pageInfo { hasNextPage endCursor } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def seed(url: str, runs: int, pipelines: int = 100) -> None:
+    """Catalog rows plus `runs` runs spread over `pipelines` pipelines, in bulk SQL."""
+    connection = await asyncpg.connect(url)
+    try:
+        have = await connection.fetchval("SELECT count(*) FROM runs")
+        if have == 0:
+            await connection.execute(
+                """
+                INSERT INTO users (id, email, role, is_active, password_hash, created_at)
+                VALUES ('bench-user', 'bench@example.com', 'viewer', true, 'x', now());
+                INSERT INTO sources (id, name, kind, uri, options, created_at, updated_at)
+                SELECT 'src-' || i, 'source_' || i, 'csv', '/data/' || i || '.csv', '{}',
+                       now(), now() FROM generate_series(1, 10) i;
+                """
+            )
+            await connection.execute(
+                """
+                INSERT INTO pipelines (id, name, source_id, spec, version, created_at, updated_at)
+                SELECT 'pipe-' || i, 'pipeline_' || i, 'src-' || (i % 10 + 1), '{}', 1, now(),
+                       now() FROM generate_series(1, $1) i
+                """,
+                pipelines,
+            )
+        await connection.execute(
+            """
+            INSERT INTO runs (id, pipeline_id, pipeline_version, status, attempt, rows_read,
+                              rows_written, rows_rejected, rows_filtered, params, created_at)
+            SELECT md5(random()::text || i), 'pipe-' || (i % $2 + 1), 1, 'succeeded', 1,
+                   1000, 900, 0, 100, '{}',
+                   now() - make_interval(secs => i)
+            FROM generate_series($3 + 1, $1) i
+            """,
+            runs,
+            pipelines,
+            have,
+        )
+        await connection.execute("ANALYZE runs")
+    finally:
+        await connection.close()
+
+
+def start_api(database_url: str, redis_url: str, secret: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ENV": "dev",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": secret,
+        "LOG_LEVEL": "WARNING",
+    }
+    executable = str(Path(sys.executable).parent / "dataflow")
+    return subprocess.Popen(
+        [executable, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_ready(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(300):
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the API did not start")
+
+
+async def load(base: str, token: str, seconds: float, concurrency: int) -> dict[str, float]:
+    """Closed-loop load: `concurrency` clients send the runs query back to back."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post("/graphql", json={"query": RUNS_QUERY})
+                body = response.json()
+                if "errors" in body or len(body["data"]["runs"]["edges"]) != 50:
+                    raise SystemExit(f"bad answer: {str(body)[:300]}")
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+async def fanout(
+    base: str, token: str, database_url: str, redis_url: str, subscribers: int, events: int
+) -> dict[str, float]:
+    """Publish run events as a worker does; measure publish → receipt for each subscriber."""
+    from app.db import session_scope
+    from app.events import publish_changes
+    from app.models.run import Run, RunStatus
+    from app.services import run_events as event_service
+
+    settings = Settings(database_url=database_url, redis_url=redis_url)
+    async with session_scope(settings) as session:
+        run = Run(pipeline_id="pipe-1", pipeline_version=1, status=RunStatus.RUNNING)
+        session.add(run)
+    query = "subscription($r: ID!) { runEvents(runId: $r) { id kind payload } }"
+    ws_url = base.replace("http://", "ws://") + "/graphql"
+    latencies: list[float] = []
+    ready = asyncio.Event()
+    connected = 0
+
+    async def subscriber() -> None:
+        nonlocal connected
+        async with websockets.connect(
+            ws_url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            max_queue=None,
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+                )
+            )
+            await ws.recv()
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": query, "variables": {"r": run.id}},
+                    }
+                )
+            )
+            connected += 1
+            if connected == subscribers:
+                ready.set()
+            seen = 0
+            while seen < events:
+                frame = json.loads(await ws.recv())
+                if frame["type"] != "next":
+                    continue
+                payload = frame["payload"]["data"]["runEvents"]["payload"]
+                latencies.append(time.time() - payload["sent_at"])
+                seen += 1
+
+    tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
+    await asyncio.wait_for(ready.wait(), 120)
+    await asyncio.sleep(1.0)  # every subscription has finished its (empty) replay
+    for index in range(events):
+        async with session_scope(settings) as session:
+            stored = await event_service.append(
+                session=session,
+                run_id=run.id,
+                kind="progress",
+                stage="load",
+                payload={"sent_at": time.time(), "n": index},
+            )
+        await publish_changes(settings, None, [stored])
+        await asyncio.sleep(0.2)
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    latencies.sort()
+    return {
+        "subscribers": subscribers,
+        "deliveries": len(latencies),
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    name = f"dataflow_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(args.pg)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base_url = args.pg.rsplit("/", 1)[0]
+    database_url = f"{base_url.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    secret = uuid.uuid4().hex * 2
+    port = free_port()
+    api = None
+    try:
+        await asyncio.to_thread(migrate.upgrade, database_url)  # Alembic runs its own loop
+        settings = Settings(secret_key=secret, access_token_minutes=600)
+        token = create_access_token(user_id="bench-user", role=Role.VIEWER, settings=settings)
+        await seed(f"{base_url}/{name}", args.runs)
+        api = start_api(database_url, args.redis, secret, port)
+        base = f"http://127.0.0.1:{port}"
+        await wait_ready(base)
+        await load(base, token, 3, args.concurrency)  # warm-up
+        small = await load(base, token, args.seconds, args.concurrency)
+        print(f"runs(first: 50) nested, {args.runs:,} runs stored: {small}", flush=True)
+        if args.grow:
+            await seed(f"{base_url}/{name}", args.grow)
+            await load(base, token, 3, args.concurrency)
+            grown = await load(base, token, args.seconds, args.concurrency)
+            print(f"runs(first: 50) nested, {args.grow:,} runs stored: {grown}", flush=True)
+            print(
+                f"p50 ratio {args.grow:,} / {args.runs:,}: "
+                f"{grown['p50_ms'] / small['p50_ms']:.2f}x",
+                flush=True,
+            )
+        spread = await fanout(base, token, database_url, args.redis, args.subscribers, args.events)
+        print(f"event fan-out: {spread}", flush=True)
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(30)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL server URL (an admin database on it)",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/10")
+    parser.add_argument("--runs", type=int, default=10_000, help="runs stored at first")
+    parser.add_argument(
+        "--grow",
+        type=int,
+        default=1_000_000,
+        help="then grow history to this many runs (0 to skip)",
+    )
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--events", type=int, default=20)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
