@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
+
 from app.errors import DataFlowError, SourceInvalid, SourceMalformed, SourceUnreadable, Transient
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class SourceUnavailable(DataFlowError, Transient):
@@ -39,3 +45,16 @@ class SourceSecretMissing(SourceInvalid):
     """A `{"secret": "ENV"}` reference names an environment variable that is not set."""
 
     code = "SOURCE_SECRET_MISSING"
+
+
+@contextlib.contextmanager
+def located(where: str) -> Iterator[None]:
+    """Errors about the data raised inside name `where` (a file, a page) first."""
+    try:
+        yield
+    except (SourceMalformed, SourceUnreadable) as error:
+        if error.details.get("file") == where:
+            raise
+        raise type(error)(
+            f"{where}, {error.message}", path=error.path, details={**error.details, "file": where}
+        ) from None

@@ -84,7 +84,14 @@ class SourceReader(Protocol):
 
 def open_reader(config: SourceConfig, context: ReadContext) -> SourceReader:
     """A reader for `config`; nothing is opened or fetched until it is first used."""
-    from app.etl.sources.csv_reader import CsvReader
+    # Imported here: the readers import this module for the column names.
+    from app.etl.sources.config import HttpSource, SqlSource
+    from app.etl.sources.file_reader import FileReader
+    from app.etl.sources.http_reader import HttpReader
+    from app.etl.sources.sql_reader import SqlReader
 
-    del context  # the CSV reader has no templates or pushdown yet
-    return CsvReader(config)
+    if isinstance(config, HttpSource):
+        return HttpReader(config, context)
+    if isinstance(config, SqlSource):
+        return SqlReader(config, context)
+    return FileReader(config, context)

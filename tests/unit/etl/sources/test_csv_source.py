@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from app.errors import SourceInvalid, SourceMalformed, SourceUnreadable
-from app.etl.sources import SourceConfig, parse_source
+from app.etl.sources import CsvSource, parse_source
 from app.etl.sources.csv import iter_csv_batches, read_csv_schema
 from app.etl.sources.policy import SourcePolicy
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def source(path: Path, **options: Any) -> SourceConfig:
+def source(path: Path, **options: Any) -> CsvSource:
     return parse_source("csv", str(path), options, SourcePolicy((path.parent,)))
 
 

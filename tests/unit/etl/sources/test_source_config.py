@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.errors import SourceInvalid
-from app.etl.sources import CsvOptions, parse_source
+from app.etl.sources import CsvOptions, CsvSource, parse_source
 from app.etl.sources.policy import SourcePolicy
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def test_a_relative_path_resolves_against_the_first_root(root: Path, tmp_path: P
             )
         ),
     )
-    assert config.kind == "csv"
+    assert isinstance(config, CsvSource)
     assert config.path == root / "sub" / "data.csv"
     assert config.options == CsvOptions()
 
@@ -90,7 +90,9 @@ def test_a_root_that_is_itself_a_link_still_confines(tmp_path: Path, root: Path)
 @pytest.mark.parametrize(
     ("uri", "roots_given"),
     [
-        ("s3://bucket/orders.csv", True),
+        ("s3://Bad_Bucket/orders.csv", True),
+        ("s3://bucket", True),
+        ("ftp://host/data.csv", True),
         ("file://elsewhere/data.csv", True),
         ("", True),
         ("data.csv", False),
@@ -103,8 +105,8 @@ def test_unusable_uris_are_refused(root: Path, uri: str, roots_given: bool) -> N
 
 def test_an_unknown_kind_names_the_known_ones(root: Path) -> None:
     with pytest.raises(SourceInvalid) as raised:
-        parse_source("parquet", "sub/data.csv", {}, SourcePolicy((root,)))
-    assert "known kinds: csv" in raised.value.message
+        parse_source("xlsx", "sub/data.csv", {}, SourcePolicy((root,)))
+    assert "known kinds: csv, json, ndjson, parquet, http, sql" in raised.value.message
     assert raised.value.path == ["kind"]
 
 
@@ -117,7 +119,9 @@ def test_options_are_parsed(root: Path) -> None:
         "quote_char": "'",
     }
     config = parse_source("csv", "sub/data.csv", options, SourcePolicy((root,)))
-    assert config.options.model_dump() == options
+    assert isinstance(config, CsvSource)
+    assert config.options.model_dump(include=set(options)) == options
+    assert config.public_options() == options
 
 
 @pytest.mark.parametrize(

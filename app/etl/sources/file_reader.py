@@ -1,0 +1,149 @@
+"""The reader of the file kinds: list the files, reconcile their schemas, stream their rows."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+import polars as pl
+
+from app.errors import DataFlowError, SourceUnreadable
+from app.etl.sources.batching import rebatch
+from app.etl.sources.compression import codec_for, decompressed
+from app.etl.sources.config import CsvSource, JsonSource, LocalFiles, NdjsonSource
+from app.etl.sources.csv import csv_frames, final_schema, sample_csv_schema
+from app.etl.sources.errors import located
+from app.etl.sources.filestore import FileRef, FileStore, LocalStore
+from app.etl.sources.json_format import JsonArrayFormat, NdjsonFormat
+from app.etl.sources.options import TextOptions
+from app.etl.sources.parquet_format import ParquetFormat
+from app.etl.sources.reader import SOURCE_COLUMN
+from app.etl.sources.reconcile import conform, reconcile
+from app.etl.sources.s3_store import S3Store
+from app.etl.sources.threads import finish_in_thread, iterate_in_thread
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from app.etl.sources.config import FileSource
+    from app.etl.sources.options import CsvOptions
+    from app.etl.sources.reader import ReadContext
+
+
+class FileFormat(Protocol):
+    seekable: bool
+
+    def sample(self, handle: BinaryIO) -> pl.Schema:
+        """The file's own columns (in file order), typed from its start; `Null` if unknown."""
+        ...
+
+    def frames(
+        self, handle: BinaryIO, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
+    ) -> Iterator[pl.DataFrame]:
+        """The file's rows with ROW_COLUMN, in any columns `conform` can fit to `target`."""
+        ...
+
+
+class CsvFormat:
+    seekable = False
+
+    def __init__(self, options: CsvOptions) -> None:
+        self._options = options
+
+    def sample(self, handle: BinaryIO) -> pl.Schema:
+        return sample_csv_schema(handle, self._options)
+
+    def frames(
+        self, handle: BinaryIO, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
+    ) -> Iterator[pl.DataFrame]:
+        # Parsed straight into the reconciled types (an Int column of a glob whose other
+        # files hold floats is read as Float64), in this file's own column order.
+        parse = pl.Schema({name: target[name] for name in file_schema})
+        return csv_frames(handle, self._options, parse, batch_rows)
+
+
+def file_format(config: FileSource) -> FileFormat:
+    if isinstance(config, CsvSource):
+        return CsvFormat(config.options)
+    if isinstance(config, JsonSource):
+        return JsonArrayFormat(config.options)
+    if isinstance(config, NdjsonSource):
+        return NdjsonFormat(config.options)
+    return ParquetFormat()
+
+
+class FileReader:
+    def __init__(self, config: FileSource, context: ReadContext) -> None:
+        self._config = config
+        self._context = context
+        self._format = file_format(config)
+        location = config.location
+        self._store: FileStore = (
+            LocalStore(location, context.params)
+            if isinstance(location, LocalFiles)
+            else S3Store(location, context.params)
+        )
+        self._files: list[tuple[FileRef, pl.Schema]] = []
+        self._schema: pl.Schema | None = None
+
+    async def schema(self) -> pl.Schema:
+        if self._schema is None:
+            listed = await self._store.list_files()
+            newer = self._newer(listed)
+            # With nothing newer, the latest file still gives the schema; no row is read.
+            sampled = newer or listed[-1:]
+            samples = [(ref, await finish_in_thread(self._sample, ref)) for ref in sampled]
+            # A file with no columns (an empty JSON array) says nothing about the schema.
+            known = [(ref.name, schema) for ref, schema in samples if schema] or [("", pl.Schema())]
+            union = self._config.options.union_by_name
+            self._schema = final_schema(reconcile(known, union_by_name=union))
+            self._files = samples if newer else []
+        return self._schema
+
+    def _newer(self, files: list[FileRef]) -> list[FileRef]:
+        """Incremental by file name: with the watermark on SOURCE_COLUMN, later names only."""
+        watermark = self._context.watermark
+        if watermark is None or watermark.column != SOURCE_COLUMN:
+            return files
+        return [ref for ref in files if ref.name > str(watermark.value)]
+
+    def _sample(self, ref: FileRef) -> pl.Schema:
+        with located(ref.name), self._open(ref) as handle:
+            return self._format.sample(handle)
+
+    async def batches(self, batch_rows: int) -> AsyncIterator[pl.DataFrame]:
+        target = await self.schema()
+        async for batch in rebatch(self._frames(target, batch_rows), batch_rows):
+            yield batch
+
+    async def _frames(self, target: pl.Schema, batch_rows: int) -> AsyncIterator[pl.DataFrame]:
+        for ref, file_schema in self._files:
+            frames = self._file_frames(ref, file_schema, target, batch_rows)
+            async for frame in iterate_in_thread(frames):
+                yield frame
+
+    def _file_frames(
+        self, ref: FileRef, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
+    ) -> Iterator[pl.DataFrame]:
+        name = pl.lit(ref.name, pl.String).alias(SOURCE_COLUMN)
+        with located(ref.name), self._open(ref) as handle:
+            for frame in self._format.frames(handle, file_schema, target, batch_rows):
+                yield conform(frame.with_columns(name), target)
+
+    @contextlib.contextmanager
+    def _open(self, ref: FileRef) -> Iterator[BinaryIO]:
+        raw = self._store.open(ref, seekable=self._format.seekable)
+        try:
+            options = self._config.options
+            compression = options.compression if isinstance(options, TextOptions) else "none"
+            codec = codec_for(ref.name, compression)
+            with decompressed(raw, codec) as handle:
+                yield handle
+        except OSError as error:  # reading failed midway (a disk error, a lost mount)
+            raise SourceUnreadable(f"cannot read: {error.strerror or error}") from None
+        finally:
+            raw.close()
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(DataFlowError):
+            await self._store.aclose()

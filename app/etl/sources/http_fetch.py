@@ -1,0 +1,114 @@
+"""One HTTP request with retries: backoff with jitter on 5xx, 429 and timeouts; Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import httpx
+
+from app.etl.sources.errors import SourceRequestFailed, SourceUnavailable
+
+if TYPE_CHECKING:
+    from app.etl.sources.http_options import HttpOptions
+
+_JITTER = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    content: bytes
+    url: str  # after redirects: relative next links resolve against it
+    link_next: str | None
+
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Full jitter: uniform in [0, base * 2^(attempt-1)], capped; spreads retrying clients."""
+    return _JITTER.uniform(0, min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1)))
+
+
+async def fetch(
+    client: httpx.AsyncClient, request: httpx.Request, options: HttpOptions, shown: str
+) -> Fetched:
+    """A successful response to `request`, read whole; `shown` names it in errors."""
+    problem = ""
+    for attempt in range(1, options.max_attempts + 1):
+        wait: float | None = None
+        try:
+            response = await client.send(request, stream=True)
+            try:
+                if response.status_code == 429 or response.status_code >= 500:
+                    problem = f"HTTP {response.status_code} {response.reason_phrase}"
+                    wait = retry_after(response.headers.get("Retry-After"))
+                else:
+                    content = await _body(response, options, shown)
+                    link = response.links.get("next", {}).get("url")
+                    return Fetched(content, str(response.url), link)
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException:
+            problem = f"no answer within {options.timeout_seconds:g} s"
+        except httpx.TooManyRedirects:
+            raise SourceRequestFailed(f"{shown}: too many redirects") from None
+        except httpx.TransportError as error:
+            problem = f"connection failed ({error or type(error).__name__})"
+        if attempt == options.max_attempts:
+            break
+        await _pause(wait, attempt, options, shown, problem)
+    raise SourceUnavailable(
+        f"{shown}: {problem} after {options.max_attempts} attempts",
+        details={"url": shown, "attempts": options.max_attempts},
+    )
+
+
+async def _pause(
+    wait: float | None, attempt: int, options: HttpOptions, shown: str, problem: str
+) -> None:
+    if wait is not None and wait > options.max_retry_wait_seconds:
+        raise SourceUnavailable(
+            f"{shown}: {problem}; the server asks to retry after {wait:.0f} s, longer than "
+            f"max_retry_wait_seconds ({options.max_retry_wait_seconds:g})",
+            details={"url": shown, "retry_after": wait},
+        )
+    await asyncio.sleep(wait if wait is not None else backoff(attempt, options.backoff_seconds))
+
+
+async def _body(response: httpx.Response, options: HttpOptions, shown: str) -> bytes:
+    if response.status_code >= 400:
+        text = (await response.aread())[:300].decode("utf-8", errors="replace")
+        raise SourceRequestFailed(
+            f"{shown}: HTTP {response.status_code} {response.reason_phrase}: {text}",
+            details={"url": shown, "status": response.status_code},
+        )
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > options.max_page_bytes:
+            raise SourceRequestFailed(
+                f"{shown}: the response is over max_page_bytes ({options.max_page_bytes})"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
