@@ -18,6 +18,7 @@ from app.etl.sources.options import CsvOptions, JsonOptions, ParquetOptions
 from app.etl.sources.parse import parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.reader import (
+    LOCATION_COLUMNS,
     ROW_COLUMN,
     SOURCE_COLUMN,
     ReadContext,
@@ -30,6 +31,7 @@ from app.etl.sources.sql_options import SqlOptions
 
 __all__ = [
     "KNOWN_KINDS",
+    "LOCATION_COLUMNS",
     "ROW_COLUMN",
     "SOURCE_COLUMN",
     "CsvOptions",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 class FileFormat(Protocol):
     seekable: bool
+    row_label: str  # what ROW_COLUMN counts: "line" or "record"
 
     def sample(self, handle: BinaryIO) -> pl.Schema:
         """The file's own columns (in file order), typed from its start; `Null` if unknown."""
@@ -46,6 +47,7 @@ class FileFormat(Protocol):
 
 class CsvFormat:
     seekable = False
+    row_label = "line"
 
     def __init__(self, options: CsvOptions) -> None:
         self._options = options
@@ -128,7 +130,7 @@ class FileReader:
         name = pl.lit(ref.name, pl.String).alias(SOURCE_COLUMN)
         with located(ref.name), self._open(ref) as handle:
             for frame in self._format.frames(handle, file_schema, target, batch_rows):
-                yield conform(frame.with_columns(name), target)
+                yield conform(frame.with_columns(name), target, self._format.row_label)
 
     @contextlib.contextmanager
     def _open(self, ref: FileRef) -> Iterator[BinaryIO]:

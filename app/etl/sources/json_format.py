@@ -41,6 +41,7 @@ def sample_schema(records: pl.DataFrame, infer_types: bool) -> pl.Schema:
 
 class NdjsonFormat:
     seekable = False
+    row_label = "line"
 
     def __init__(self, options: JsonOptions) -> None:
         self._options = options
@@ -124,6 +125,7 @@ def _bad_line(data: bytes, first_line: int, error: Exception) -> SourceMalformed
 
 class JsonArrayFormat:
     seekable = False
+    row_label = "record"
 
     def __init__(self, options: JsonOptions) -> None:
         self._options = options

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 class ParquetFormat:
     seekable = True  # the footer comes first
+    row_label = "record"
 
     def sample(self, handle: BinaryIO) -> pl.Schema:
         try:

@@ -77,10 +77,11 @@ def _same_columns(first_name: str, first: pl.Schema, name: str, schema: pl.Schem
         )
 
 
-def conform(frame: pl.DataFrame, target: pl.Schema) -> pl.DataFrame:
+def conform(frame: pl.DataFrame, target: pl.Schema, row_label: str = "record") -> pl.DataFrame:
     """`frame` in `target`'s columns and types; its extra columns follow, then its location.
 
-    A value that does not fit its column's type is SOURCE_MALFORMED naming its row.
+    A value that does not fit its column's type is SOURCE_MALFORMED naming its row (as
+    `row_label`: "line" where ROW_COLUMN holds lines, else "record").
     """
     frame = parse_temporal(
         frame, pl.Schema({n: d for n, d in target.items() if n in frame.columns and is_temporal(d)})
@@ -92,13 +93,13 @@ def conform(frame: pl.DataFrame, target: pl.Schema) -> pl.DataFrame:
         elif frame.schema[name] == dtype:
             columns.append(pl.col(name))
         else:
-            columns.append(_cast(frame, name, dtype))
+            columns.append(_cast(frame, name, dtype, row_label))
     extra = [pl.col(n) for n in frame.columns if n not in target and n not in LOCATION_COLUMNS]
     location = [pl.col(n) for n in LOCATION_COLUMNS if n in frame.columns]
     return frame.select(*columns, *extra, *location)
 
 
-def _cast(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
+def _cast(frame: pl.DataFrame, name: str, dtype: pl.DataType, row_label: str) -> pl.Series:
     values = frame[name]
     cast = values.cast(dtype, strict=False)
     lost = values.is_not_null() & cast.is_null()
@@ -109,7 +110,7 @@ def _cast(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
         index = int(bad[0])
         row = frame[ROW_COLUMN][index] if ROW_COLUMN in frame.columns else index + 1
         raise SourceMalformed(
-            f"row {row}: column `{name}` expected {dtype}, got {values[index]!r}",
-            details={"row": row, "column": name},
+            f"{row_label} {row}: column `{name}` expected {dtype}, got {values[index]!r}",
+            details={row_label: row, "column": name},
         )
     return cast
