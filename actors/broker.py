@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from dramatiq import Actor, Broker
 
 _state: dict[str, Any] = {}
+# Tells apart two workers that share a host and a pid (a restarted container).
+_INSTANCE = uuid.uuid4().hex[:8]
 _actors: list[Actor[Any, Any]] = []
 
 
@@ -70,7 +73,7 @@ def current_broker() -> Broker:
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{_INSTANCE}"
 
 
 current_broker()

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".dataflow")
     file_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     access_token_minutes: int = 60
+    # Runs: a worker's claim lasts this long unless renewed (a third of it, while working);
+    # the reaper takes back runs whose lease expired. Transient failures retry after
+    # retry_base_seconds * 2^(attempt-1), with jitter, at most retry_max_seconds.
+    run_lease_seconds: float = Field(default=60, ge=1, le=3600)
+    retry_base_seconds: float = Field(default=5, ge=0, le=3600)
+    retry_max_seconds: float = Field(default=300, ge=0, le=24 * 3600)
+    # The scheduler wakes this often, and catches up at most this many missed ticks.
+    scheduler_interval_seconds: float = Field(default=15, ge=0.1, le=3600)
+    schedule_catchup: int = Field(default=3, ge=0, le=1000)
     # HTTP sources may not reach loopback or private addresses unless this is set.
     allow_private_networks: bool = False
     # Rows per batch on the data path: bounds memory, and how soon a cancel is noticed.

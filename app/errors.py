@@ -119,7 +119,3 @@ class Unauthenticated(DataFlowError, Terminal):
 class Forbidden(DataFlowError, Terminal):
     code = "FORBIDDEN"
 
-
-def is_transient(error: BaseException) -> bool:
-    """Whether a retry could help; unknown exceptions are treated as terminal."""
-    return isinstance(error, Transient)

@@ -1,13 +1,16 @@
 """Executing one run: claim it, drive the ETL engine, record every event, finish it.
 
 Called by the Dramatiq actor with only the run id. Every write is fenced on the run's
-attempt, so a worker that lost its run can change nothing; a cancel is noticed at the
-next progress write, between batches.
+attempt, so a worker that lost its run can change nothing. The lease is renewed while
+the run works; a cancel is noticed at the next progress write, between batches; a
+transient failure hands the run back for its next attempt after a backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
@@ -18,7 +21,11 @@ from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse
 from app.events import publish_changes
+from app.faults import error_code, error_message, is_transient
+from app.models.base import utcnow
+from app.models.pipeline import Pipeline
 from app.models.run import Run, RunStatus
+from app.services import leases
 from app.services import pipelines as pipeline_service
 from app.services import run_events as event_service
 from app.services import runs as run_service
@@ -33,6 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Hands a run (back) to the queue, to be looked at after a delay in seconds.
+Enqueue = Callable[[str, float], Awaitable[None]]
+
 _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_filtered")
 
 
@@ -42,6 +52,10 @@ class RunInterrupted(Exception):
     def __init__(self, run_id: str, cancelled: bool) -> None:
         super().__init__(run_id)
         self.cancelled = cancelled
+
+
+class RunTimedOut(DataFlowError):
+    code = "RUN_TIMEOUT"
 
 
 class RunRecorder:
@@ -64,7 +78,7 @@ class RunRecorder:
                 session=session,
                 run_id=self.run_id,
                 attempt=self.attempt,
-                values=values,
+                values={**values, "lease_expires_at": leases.lease_until(self.settings)},
                 while_cancelling=committed,
             )
             if run is None:
@@ -100,30 +114,63 @@ class RunRecorder:
             )
         await publish_changes(self.settings, run, [stored])
 
+    async def retry_later(self, error: BaseException) -> float | None:
+        """Back to QUEUED as the next attempt; the delay before it may run, or None."""
+        code, message = error_code(error), error_message(error)
+        async with session_scope(self.settings) as session:
+            run = await leases.requeue(
+                session=session,
+                settings=self.settings,
+                run_id=self.run_id,
+                attempt=self.attempt,
+                error_code=code,
+                error_message=message,
+            )
+            if run is None:
+                return None
+            payload = {"attempt": run.attempt, "reason": code, "message": message}
+            stored = await event_service.append(
+                session=session,
+                run_id=self.run_id,
+                kind="run_retrying",
+                stage=None,
+                payload=payload,
+            )
+        await publish_changes(self.settings, run, [stored])
+        assert run.not_before is not None
+        return max(0.0, (run.not_before - utcnow()).total_seconds())
 
-async def _claim(settings: Settings, run_id: str, worker_id: str) -> Run | None:
+
+async def _claim(settings: Settings, run_id: str, worker_id: str, enqueue: Enqueue) -> Run | None:
     async with session_scope(settings) as session:
-        run = await run_service.claim(session=session, run_id=run_id, worker_id=worker_id)
-    if run is not None:
-        await publish_changes(settings, run, [])
-    return run
+        claim = await leases.claim(
+            session=session, settings=settings, run_id=run_id, worker_id=worker_id
+        )
+    if claim.run is not None:
+        await publish_changes(settings, claim.run, [])
+    elif claim.retry_at is not None:
+        # No free slot yet, or still backing off: look again later.
+        await enqueue(run_id, max(0.0, (claim.retry_at - utcnow()).total_seconds()))
+    return claim.run
 
 
-async def _load_definition(settings: Settings, run: Run) -> tuple[PipelineVersion, Source]:
-    """The pipeline as it was when the run was triggered, and its source."""
+async def _definition(settings: Settings, run: Run) -> tuple[Pipeline, PipelineVersion, Source]:
+    """The pipeline, its spec as it was when the run was triggered, and its source."""
     async with session_scope(settings) as session:
-        versions = await pipeline_service.versions(session=session, pipeline_id=run.pipeline_id)
+        pipeline = await session.get(Pipeline, run.pipeline_id)
+        assert pipeline is not None  # runs keep their pipeline: deletes are soft
+        versions = await pipeline_service.versions(session=session, pipeline_id=pipeline.id)
         version = next(v for v in versions if v.version == run.pipeline_version)
         source = await source_service.get(session=session, source_id=version.source_id)
-        return version, source
+        return pipeline, version, source
 
 
-async def _execute(settings: Settings, run: Run, recorder: RunRecorder) -> LoadResult:
-    version, source = await _load_definition(settings, run)
+async def _load(
+    settings: Settings, run: Run, version: PipelineVersion, source: Source, recorder: RunRecorder
+) -> LoadResult:
     spec = parse_spec(version.spec)
-    config = parse_source(
-        source.kind, source.uri, source.options, SourcePolicy.from_settings(settings)
-    )
+    policy = SourcePolicy.from_settings(settings)
+    config = parse_source(source.kind, source.uri, source.options, policy)
     warehouse = open_warehouse(settings.warehouse_target)
     try:
         return await run_pipeline(
@@ -138,20 +185,99 @@ async def _execute(settings: Settings, run: Run, recorder: RunRecorder) -> LoadR
         await warehouse.close()
 
 
+class LeaseTakenBack(Exception):
+    """The reaper (or another worker) took the run back while this worker held it."""
+
+
+async def _keep_lease(settings: Settings, run: Run, work: asyncio.Task[Any]) -> None:
+    """Renew the lease every third of it; stop the work if the run was taken away."""
+    interval = settings.run_lease_seconds / 3
+    while not work.done():
+        await asyncio.sleep(interval)
+        try:
+            async with session_scope(settings) as session:
+                held = await leases.renew(
+                    session=session, settings=settings, run_id=run.id, attempt=run.attempt
+                )
+        except Exception:
+            logger.warning("run %s: could not renew the lease; trying again", run.id)
+            continue
+        if not held:
+            logger.warning("run %s: the lease was taken back; stopping", run.id)
+            work.cancel()
+            return
+
+
+async def _supervised(
+    settings: Settings,
+    run: Run,
+    pipeline: Pipeline,
+    version: PipelineVersion,
+    source: Source,
+    recorder: RunRecorder,
+) -> LoadResult:
+    """The load, under the pipeline's timeout and the run's lease."""
+    await recorder.emit("run_started", None, {"attempt": run.attempt, "worker": run.worker_id})
+    work = asyncio.create_task(_load(settings, run, version, source, recorder))
+    keeper = asyncio.create_task(_keep_lease(settings, run, work))
+    try:
+        done, _ = await asyncio.wait({work}, timeout=pipeline.timeout_seconds)
+        if not done:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            limit = pipeline.timeout_seconds
+            raise RunTimedOut(f"the run took longer than the pipeline's timeout of {limit} s")
+        if work.cancelled():
+            raise LeaseTakenBack(run.id)
+        return work.result()
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+
+
+async def _failed(
+    recorder: RunRecorder, run: Run, max_attempts: int, error: Exception, enqueue: Enqueue
+) -> RunStatus | None:
+    """Transient and attempts left: back to the queue. Otherwise FAILED, with its code."""
+    if is_transient(error) and run.attempt < max_attempts:
+        logger.warning(
+            "run %s attempt %s: transient failure, retrying: %s", run.id, run.attempt, error
+        )
+        delay = await recorder.retry_later(error)
+        if delay is None:
+            return None
+        await enqueue(run.id, delay)
+        return RunStatus.QUEUED
+    if isinstance(error, DataFlowError):
+        logger.info("run %s failed: %s", run.id, error)
+    else:
+        logger.error("run %s failed", run.id, exc_info=error)
+    values = {"error_code": error_code(error), "error_message": error_message(error)}
+    await recorder.finish(RunStatus.FAILED, values)
+    return RunStatus.FAILED
+
+
 def _counts(result: LoadResult) -> dict[str, Any]:
     return {key: getattr(result, key) for key in _COUNTERS}
 
 
-async def execute_run(*, settings: Settings, run_id: str, worker_id: str) -> RunStatus | None:
-    """Run it to a terminal status; None when the run was not ours to take or to end."""
-    run = await _claim(settings, run_id, worker_id)
+async def execute_run(
+    *, settings: Settings, run_id: str, worker_id: str, enqueue: Enqueue
+) -> RunStatus | None:
+    """Run it to its end, or hand it back for a retry; the status it was left in, or
+    None when it was not (or no longer) this worker's."""
+    run = await _claim(settings, run_id, worker_id, enqueue)
     if run is None:
-        logger.info("run %s is not queued; nothing to do", run_id)
         return None
     recorder = RunRecorder(settings, run)
     try:
-        await recorder.emit("run_started", None, {"attempt": run.attempt, "worker": worker_id})
-        result = await _execute(settings, run, recorder)
+        pipeline, version, source = await _definition(settings, run)
+    except Exception as error:  # its source was deleted, or the database is away
+        return await _failed(recorder, run, run.attempt + 1, error, enqueue)
+    try:
+        result = await _supervised(settings, run, pipeline, version, source, recorder)
+    except LeaseTakenBack:
+        return None
     except RunInterrupted as stop:
         if not stop.cancelled:
             logger.warning("run %s: lost to another worker; stopping without writes", run_id)
@@ -159,15 +285,7 @@ async def execute_run(*, settings: Settings, run_id: str, worker_id: str) -> Run
         # The engine aborted the load: the warehouse is as it was before the run.
         await recorder.finish(RunStatus.CANCELLED, {})
         return RunStatus.CANCELLED
-    except DataFlowError as error:
-        logger.info("run %s failed: %s", run_id, error)
-        values = {"error_code": error.code, "error_message": error.message}
-        await recorder.finish(RunStatus.FAILED, values)
-        return RunStatus.FAILED
-    except Exception:
-        logger.exception("run %s failed unexpectedly", run_id)
-        values = {"error_code": "INTERNAL_ERROR", "error_message": "internal error; see logs"}
-        await recorder.finish(RunStatus.FAILED, values)
-        return RunStatus.FAILED
+    except Exception as error:
+        return await _failed(recorder, run, pipeline.max_attempts, error, enqueue)
     await recorder.finish(RunStatus.SUCCEEDED, _counts(result))
     return RunStatus.SUCCEEDED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -21,12 +22,14 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from actors import broker as broker_module
+from actors.runs import enqueue_run
 from app.config import Environment, Settings, get_settings
 from app.db import dispose_engines, ping
 from app.errors import Unauthenticated
 from app.events import close_event_buses
 from app.observability import init_sentry
 from app.ratelimit import login_limiter
+from app.scheduler import run_forever
 from graph.context import Context
 from graph.schema import build_schema
 
@@ -118,13 +121,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.login_limiter = login_limiter(settings)
+        stop_scheduler = asyncio.Event()
+        scheduler = None
         if settings.embedded_broker:
             worker = dramatiq.Worker(broker, worker_threads=IN_PROCESS_WORKER_THREADS)
             worker.start()
             state["worker"] = worker
+            # Embedded, the API process is the whole system: it schedules and reaps too.
+            scheduler = asyncio.create_task(run_forever(settings, enqueue_run, stop_scheduler))
         try:
             yield
         finally:
+            stop_scheduler.set()
+            if scheduler is not None:
+                await scheduler
             if state["worker"] is not None:
                 state["worker"].stop()
                 state["worker"] = None

@@ -13,6 +13,7 @@ from app.db import session_scope
 from app.errors import DataFlowError, NotFound
 from app.models.user import Role as ModelRole
 from app.services import api_keys as api_key_service
+from app.services import backfills as backfill_service
 from app.services import pipelines as pipeline_service
 from app.services import runs as run_service
 from app.services import sources as source_service
@@ -32,6 +33,7 @@ from graph.types import (
     User,
     connection,
 )
+from graph.types.backfills import Backfill
 from graph.types.catalog import prefetch_sources
 from graph.types.common import selects
 from graph.types.runs import prefetch_pipelines
@@ -44,6 +46,7 @@ def as_graphql_error(error: DataFlowError) -> GraphQLError:
 @strawberry.input
 class RunFilter:
     pipeline_id: strawberry.ID | None = None
+    backfill_id: strawberry.ID | None = None
     statuses: list[RunStatus] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -51,6 +54,7 @@ class RunFilter:
     def to_service(self) -> run_service.RunFilter:
         return run_service.RunFilter(
             pipeline_id=self.pipeline_id,
+            backfill_id=self.backfill_id,
             statuses=self.statuses,
             created_after=self.created_after,
             created_before=self.created_before,
@@ -146,6 +150,15 @@ class Query:
         if selects(info, "pipeline"):
             await prefetch_pipelines(info.context, runs, with_sources=selects(info, "source"))
         return connection(page, runs)
+
+    @strawberry.field(permission_classes=[IsViewer])
+    async def backfill(self, info: Info[Context, None], id: strawberry.ID) -> Backfill | None:
+        async with session_scope(info.context.settings) as session:
+            try:
+                found = await backfill_service.get(session=session, backfill_id=id)
+            except NotFound:
+                return None
+        return Backfill.from_model(found)
 
     @strawberry.field(permission_classes=[IsViewer])
     async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:

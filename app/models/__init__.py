@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.models.api_key import ApiKey
+from app.models.backfill import Backfill, BackfillStep
 from app.models.dataset import Dataset
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
@@ -13,6 +14,8 @@ from app.models.user import Role, User, UserCreate
 __all__ = [
     "TERMINAL_STATUSES",
     "ApiKey",
+    "Backfill",
+    "BackfillStep",
     "Dataset",
     "Pipeline",
     "PipelineCreate",

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from app.models.base import JSONVariant, UTCDateTime, new_id, utcnow
 from app.models.source import check_name
+from app.scheduling import check_schedule, zone
 
 
 class PipelineBase(SQLModel):
     name: str = Field(max_length=128, unique=True)
     source_id: str = Field(foreign_key="sources.id", max_length=36, index=True)
     spec: dict[str, Any] = Field(sa_column=Column(JSONVariant, nullable=False))
+    # How runs of this pipeline are operated (not what they do: that is the spec).
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    timeout_seconds: int = Field(default=6 * 3600, ge=1, le=7 * 24 * 3600)
+    concurrency: int = Field(default=1, ge=1, le=100)
+    schedule: str | None = Field(default=None, max_length=120)
+    timezone: str = Field(default="UTC", max_length=64)
 
     _name = field_validator("name")(check_name)
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> Self:
+        if self.schedule is not None:
+            check_schedule(self.schedule, self.timezone)
+        else:
+            zone(self.timezone)
+        return self
 
 
 class Pipeline(PipelineBase, table=True):

@@ -54,6 +54,14 @@ class Run(SQLModel, table=True):
     params: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONVariant, nullable=False)
     )
+    # When a queue message last looked at this queued run: a run nobody looked at for a
+    # while lost its message (a broker restart) and the reaper sends it again.
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A retry waits in QUEUED until then (backoff); a claim before it is refused.
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The schedule tick or backfill partition this run is for, if any.
+    scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    backfill_id: str | None = Field(default=None, foreign_key="backfills.id", max_length=36)
     worker_id: str | None = Field(default=None, max_length=128)
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error_code: str | None = Field(default=None, max_length=64)

@@ -16,6 +16,7 @@ from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
 from app.services import sources as source_service
 from app.services.pagination import Page, paginate
+from app.validation import parse_model
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -121,9 +122,14 @@ async def update(
     source_id: str | None,
     actor: User | None,
     policy: SourcePolicy,
+    operations: dict[str, Any] | None = None,
 ) -> Pipeline:
-    """A new version with a new spec and/or source; runs keep the version they ran."""
+    """A new version with a new spec and/or source (runs keep the version they ran);
+    `operations` (attempts, timeout, concurrency, schedule) change without a version."""
     pipeline = await get(session=session, pipeline_id=pipeline_id)
+    if operations:
+        _apply_operations(pipeline, operations)
+        session.add(pipeline)
     new_spec = spec if spec is not None else pipeline.spec
     source = await source_service.get(session=session, source_id=source_id or pipeline.source_id)
     await check_against_source(source, new_spec, policy)
@@ -137,6 +143,22 @@ async def update(
     _record_version(session, pipeline, actor)
     await session.flush()
     return pipeline
+
+
+OPERATIONS = ("max_attempts", "timeout_seconds", "concurrency", "schedule", "timezone")
+
+
+def _apply_operations(pipeline: Pipeline, changes: dict[str, Any]) -> None:
+    """Validate the operational settings as a whole (a schedule needs its timezone)."""
+    current = {name: getattr(pipeline, name) for name in OPERATIONS}
+    merged = {**current, **{k: v for k, v in changes.items() if k in OPERATIONS}}
+    if changes.get("schedule") == "":
+        merged["schedule"] = None  # an empty schedule removes it
+    data = {"name": pipeline.name, "source_id": pipeline.source_id, "spec": pipeline.spec}
+    checked = parse_model(PipelineCreate, {**data, **merged})
+    for name in OPERATIONS:
+        setattr(pipeline, name, getattr(checked, name))
+    pipeline.updated_at = utcnow()
 
 
 async def delete(*, session: AsyncSession, pipeline_id: str) -> Pipeline:

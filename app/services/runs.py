@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, update
@@ -19,6 +18,7 @@ from app.services.pagination import Page, paginate
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
+    from datetime import datetime
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from app.services.run_events import StoredEvent
 
 MAX_IDEMPOTENCY_KEY = 128
-LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,7 @@ class Triggered:
 @dataclass(frozen=True)
 class RunFilter:
     pipeline_id: str | None = None
+    backfill_id: str | None = None
     statuses: Collection[RunStatus] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -70,6 +70,8 @@ async def list_page(
     if where is not None:
         if where.pipeline_id is not None:
             statement = statement.where(Run.pipeline_id == where.pipeline_id)
+        if where.backfill_id is not None:
+            statement = statement.where(Run.backfill_id == where.backfill_id)
         if where.statuses:
             statement = statement.where(col(Run.status).in_(list(where.statuses)))
         if where.created_after is not None:
@@ -110,6 +112,8 @@ async def trigger(
     actor: User | None,
     idempotency_key: str | None = None,
     params: dict[str, Any] | None = None,
+    scheduled_for: datetime | None = None,
+    backfill_id: str | None = None,
 ) -> Triggered:
     """Insert a QUEUED run; the same idempotency key returns the earlier run instead."""
     pipeline = await pipeline_service.get(session=session, pipeline_id=pipeline_id)
@@ -128,6 +132,8 @@ async def trigger(
         idempotency_key=idempotency_key,
         params=params or {},
         created_by=actor.id if actor else None,
+        scheduled_for=scheduled_for,
+        backfill_id=backfill_id,
     )
     session.add(run)
     await session.flush()
@@ -162,13 +168,6 @@ async def transition(
     return run
 
 
-async def claim(*, session: AsyncSession, run_id: str, worker_id: str) -> Run | None:
-    """QUEUED → RUNNING for this worker, atomically; None if it is not ours to take."""
-    now = utcnow()
-    values = {"worker_id": worker_id, "lease_expires_at": now + LEASE, "started_at": now}
-    return await transition(session=session, run_id=run_id, to=RunStatus.RUNNING, values=values)
-
-
 async def record_progress(
     *,
     session: AsyncSession,
@@ -190,7 +189,8 @@ async def record_progress(
             col(Run.attempt) == attempt,
             col(Run.status).in_(statuses),
         )
-        .values(**values, lease_expires_at=utcnow() + LEASE)
+        # An empty write still proves the worker holds the run.
+        .values(**(values or {"attempt": attempt}))
         .returning(Run)
     )
     run: Run | None = (await session.exec(statement)).scalars().first()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -38,11 +40,37 @@ class UpdateSourceInput:
     options: JSON | None = None
 
 
+@strawberry.input(description="How runs are operated; omitted fields keep their value.")
+class PipelineOperationsInput:
+    max_attempts: int | None = strawberry.field(
+        default=None, description="Attempts per run before it fails (transient errors)."
+    )
+    timeout_seconds: int | None = None
+    concurrency: int | None = strawberry.field(
+        default=None, description="Runs of this pipeline at once; others wait QUEUED."
+    )
+    schedule: str | None = strawberry.field(
+        default=None, description="Five-field cron; an empty string removes the schedule."
+    )
+    timezone: str | None = strawberry.field(default=None, description="IANA, e.g. Europe/Berlin")
+
+    def changes(self) -> dict[str, Any]:
+        fields = {
+            "max_attempts": self.max_attempts,
+            "timeout_seconds": self.timeout_seconds,
+            "concurrency": self.concurrency,
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+
 @strawberry.input
 class CreatePipelineInput:
     name: str
     source_id: strawberry.ID
     spec: JSON
+    operations: PipelineOperationsInput | None = None
 
 
 @strawberry.input
@@ -50,6 +78,7 @@ class UpdatePipelineInput:
     id: strawberry.ID
     source_id: strawberry.ID | None = None
     spec: JSON | None = None
+    operations: PipelineOperationsInput | None = None
 
 
 @strawberry.input
@@ -208,7 +237,12 @@ class CatalogMutations:
         try:
             data = parse_model(
                 PipelineCreate,
-                {"name": input.name, "source_id": str(input.source_id), "spec": input.spec},
+                {
+                    "name": input.name,
+                    "source_id": str(input.source_id),
+                    "spec": input.spec,
+                    **(input.operations.changes() if input.operations else {}),
+                },
             )
             async with session_scope(context.settings) as session:
                 pipeline = await pipeline_service.create(
@@ -238,6 +272,7 @@ class CatalogMutations:
                     pipeline_id=input.id,
                     spec=json_object(input.spec, "spec"),
                     source_id=input.source_id,
+                    operations=input.operations.changes() if input.operations else None,
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
                 )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from actors.runs import execute_run
+from actors.runs import enqueue_run
 from app.db import session_scope
 from app.errors import DataFlowError, Transient
 from app.events import publish_changes
@@ -33,9 +32,10 @@ class RunPayload:
 
 
 async def enqueue(run_id: str) -> None:
-    """Hand the run to a worker; called only after its row is committed."""
+    """Hand the run to a worker; called only after its row is committed. If the broker
+    is away the run stays QUEUED, and the reaper sends it once the broker is back."""
     try:
-        await asyncio.to_thread(execute_run.send, run_id)
+        await enqueue_run(run_id)
     except Exception as error:
         logger.exception("could not enqueue run %s", run_id)
         raise BrokerUnavailable(

@@ -68,6 +68,11 @@ class Pipeline:
     name: str
     spec: JSON
     version: int
+    max_attempts: int
+    timeout_seconds: int
+    concurrency: int
+    schedule: str | None
+    timezone: str
     created_at: datetime
     updated_at: datetime
     source_id: strawberry.Private[str]
@@ -106,6 +111,11 @@ class Pipeline:
             name=pipeline.name,
             spec=JSON(pipeline.spec),
             version=pipeline.version,
+            max_attempts=pipeline.max_attempts,
+            timeout_seconds=pipeline.timeout_seconds,
+            concurrency=pipeline.concurrency,
+            schedule=pipeline.schedule,
+            timezone=pipeline.timezone,
             created_at=pipeline.created_at,
             updated_at=pipeline.updated_at,
             source_id=pipeline.source_id,

@@ -80,6 +80,12 @@ class Run:
     params: JSON
     pipeline_version: int
     created_at: datetime
+    scheduled_for: datetime | None = strawberry.field(
+        description="The schedule tick or backfill partition this run is for."
+    )
+    not_before: datetime | None = strawberry.field(
+        description="A retry waits until then (backoff)."
+    )
     started_at: datetime | None
     finished_at: datetime | None
     error: RunError | None
@@ -132,6 +138,8 @@ class Run:
             params=JSON(run.params),
             pipeline_version=run.pipeline_version,
             created_at=run.created_at,
+            scheduled_for=run.scheduled_for,
+            not_before=run.not_before,
             started_at=run.started_at,
             finished_at=run.finished_at,
             error=error,

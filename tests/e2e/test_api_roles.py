@@ -99,6 +99,17 @@ MUTATIONS: dict[str, tuple[str, dict[str, Any], Role | None]] = {
         {"id": MISSING},
         Role.OPERATOR,
     ),
+    "backfill": (
+        "mutation($id: ID!) { backfill(input: {pipelineId: $id, from: \"2026-01-01T00:00:00Z\","
+        " to: \"2026-01-03T00:00:00Z\"}) { errors { code } } }",
+        {"id": MISSING},
+        Role.OPERATOR,
+    ),
+    "cancelBackfill": (
+        "mutation($id: ID!) { cancelBackfill(id: $id) { errors { code } } }",
+        {"id": MISSING},
+        Role.OPERATOR,
+    ),
     "retryRun": (
         "mutation($id: ID!) { retryRun(runId: $id) { errors { code } } }",
         {"id": MISSING},

@@ -22,6 +22,7 @@ from app.models.pipeline import PipelineCreate
 from app.models.run import RunStatus
 from app.models.source import SourceCreate
 from app.models.user import Role, User, UserCreate
+from app.services import leases
 from app.services import pipelines as pipeline_service
 from app.services import runs as run_service
 from app.services import sources as source_service
@@ -150,11 +151,16 @@ async def test_runs_trigger_claim_and_finish_are_fenced(settings: Settings, tmp_
             )
         run = (await run_service.trigger(session=session, pipeline_id=pipeline.id, actor=None)).run
     async with session_scope(settings) as session:
-        claimed = await run_service.claim(session=session, run_id=run.id, worker_id="w1")
+        claimed = (
+            await leases.claim(session=session, settings=settings, run_id=run.id, worker_id="w1")
+        ).run
         assert claimed is not None
         assert claimed.status is RunStatus.RUNNING
         assert claimed.worker_id == "w1"
-        assert await run_service.claim(session=session, run_id=run.id, worker_id="w2") is None
+        second = await leases.claim(
+            session=session, settings=settings, run_id=run.id, worker_id="w2"
+        )
+        assert second.run is None
         stale = await run_service.record_progress(
             session=session, run_id=run.id, attempt=2, values={"rows_read": 9}
         )
@@ -254,7 +260,7 @@ async def test_cancel_and_retry_follow_the_state_machine(
 
     _, running = await _queued_run(settings, tmp_path)
     async with session_scope(settings) as session:
-        await run_service.claim(session=session, run_id=running, worker_id="w")
+        await leases.claim(session=session, settings=settings, run_id=running, worker_id="w")
         asked = await run_service.cancel(session=session, run_id=running)
         assert asked.run.status is RunStatus.CANCELLING
         twice = await run_service.cancel(session=session, run_id=running)
