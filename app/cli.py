@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -96,6 +98,64 @@ def worker(
     dramatiq = shutil.which("dramatiq") or "dramatiq"
     args = [dramatiq, "actors", "--processes", str(processes), "--threads", str(threads)]
     os.execvp(dramatiq, args)  # noqa: S606  (fixed argv, no shell)
+
+
+@cli.command()
+def scheduler() -> None:
+    """Fire due schedule ticks and reap lost runs, until stopped (run one or more)."""
+    from actors.runs import enqueue_run
+    from app.logs import configure_logging
+    from app.scheduler import run_forever
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_forever(settings, enqueue_run, stop)
+
+    console.print(f"scheduler running (every {settings.scheduler_interval_seconds:g} s)")
+    asyncio.run(main())
+
+
+@cli.command()
+def cleanup(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age such as 30d, 12h or 90m.")
+    ] = "30d",
+) -> None:
+    """Delete finished runs (and their events) older than the given age; never a live one."""
+    from app.db import session_scope
+    from app.models.base import utcnow
+    from app.services import retention
+
+    settings = _settings()
+    try:
+        age = parse_age(older_than)
+    except ValueError as error:
+        console.print(f"[red]--older-than:[/] {error}")
+        raise typer.Exit(2) from None
+
+    async def main() -> retention.Removed:
+        async with session_scope(settings) as session:
+            return await retention.remove_older_than(session=session, cutoff=utcnow() - age)
+
+    removed = asyncio.run(main())
+    console.print(
+        f"removed {removed.runs} runs and {removed.events} events older than {older_than}"
+    )
+
+
+def parse_age(text: str) -> timedelta:
+    """`30d`, `12h`, `90m` or `45s` as a duration."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"{text!r} is not an age like 30d, 12h, 90m or 45s")
+    return timedelta(**{units[unit]: int(number)})
 
 
 @cli.command()
