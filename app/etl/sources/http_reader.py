@@ -86,14 +86,12 @@ class HttpReader:
 
     async def _page(self, request: PageRequest) -> _Page:
         params, shown_params = self._params(request)
+        # Merged into the URL's own query (httpx's `params=` would replace it).
+        url = httpx.URL(request.url).copy_merge_params(params)
         http_request = self._http().build_request(
-            self._options.method,
-            request.url,
-            params=params,
-            headers=self._headers(),
-            json=self._options.json_body,
+            self._options.method, url, headers=self._headers(), json=self._options.json_body
         )
-        shown = str(httpx.URL(request.url, params=shown_params))
+        shown = str(httpx.URL(request.url).copy_merge_params(shown_params))
         fetched = await fetch(self._http(), http_request, self._options, shown)
         with located(shown):
             body, frame = await asyncio.to_thread(_parse, fetched.content, self._options)

@@ -74,7 +74,7 @@ def check_http_uri(uri: str, *, allow_private: bool) -> None:
 
 def check_sql_uri(uri: str, *, allow_private: bool) -> None:
     parts = urlsplit(uri)
-    if parts.scheme not in {"postgresql", "postgres"}:
+    if parts.scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
         raise SourceInvalid(
             f"{parts.scheme or 'no scheme'}: an sql source's uri is a postgresql:// DSN",
             path=["uri"],

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from app.etl.sources.config import S3Files
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+# botocore retries throttling and dropped connections itself; past that the error is
+# SOURCE_UNAVAILABLE and the run's own retry (with its backoff) takes over.
 _CONFIG = AioConfig(
-    connect_timeout=10, read_timeout=60, retries={"max_attempts": 5, "mode": "standard"}
+    connect_timeout=10, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
 )
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _RETRYABLE = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "503", "500"}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.etl.sources.secrets import SecretRef
 
 SqlParam = str | int | float | bool | None
+# What a read starts with, after comments and parentheses (the transaction is read only
+# anyway: this is for a clear message at once, not the protection).
+_READ = re.compile(r"(\s|--[^\n]*\n|/\*.*?\*/|\()*(select|with|values|table)\b", re.I | re.S)
 
 
 class SqlOptions(BaseModel):
@@ -20,3 +25,10 @@ class SqlOptions(BaseModel):
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Postgres cancels the query past this (statement_timeout); 0 means no limit.
     statement_timeout_seconds: float = Field(default=0, ge=0, le=86_400)
+
+    @field_validator("query")
+    @classmethod
+    def _a_read(cls, value: str) -> str:
+        if not _READ.match(value):
+            raise ValueError("must be one SELECT (or WITH, VALUES, TABLE) query: sources only read")
+        return value

@@ -116,8 +116,10 @@ class SqlReader:
         settings = {"application_name": "dataflow-source"}
         if self._options.statement_timeout_seconds:
             settings["statement_timeout"] = str(int(self._options.statement_timeout_seconds * 1000))
+        # SQLAlchemy's spelling of the same DSN is accepted; asyncpg wants the plain one.
+        dsn = self._config.uri.replace("postgresql+asyncpg://", "postgresql://", 1)
         return await asyncpg.connect(
-            self._config.uri,
+            dsn,
             password=password,
             timeout=self._options.connect_timeout_seconds,
             server_settings=settings,
@@ -149,7 +151,15 @@ class SqlReader:
 
 
 def _frame(records: list[Any], schema: pl.Schema, first_row: int) -> pl.DataFrame:
-    frame = pl.DataFrame(records, schema=schema, orient="row")
+    # asyncpg has decoded each row into Python values already; they are regrouped into
+    # columns by zip (C, no Python loop per row) and typed by the query's own types.
+    columns = zip(*records, strict=True)
+    frame = pl.DataFrame(
+        [
+            pl.Series(name, values, dtype)
+            for (name, dtype), values in zip(schema.items(), columns, strict=True)
+        ]
+    )
     rows = pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64, eager=True)
     return frame.with_columns(
         pl.lit(QUERY_LOCATION, pl.String).alias(SOURCE_COLUMN), rows.alias(ROW_COLUMN)
