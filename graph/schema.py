@@ -14,11 +14,15 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.tools import merge_types
 
+from graph.analytics import AnalyticsQuery
 from graph.extensions import MaskAndLogErrors
 from graph.mutations import Mutation
-from graph.queries import Query
+from graph.queries import Query as CoreQuery
 from graph.subscriptions import Subscription
+
+Query = merge_types("Query", (CoreQuery, AnalyticsQuery))
 
 MAX_QUERY_DEPTH = 12
 MAX_TOKENS = 2000

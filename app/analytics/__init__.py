@@ -1,0 +1,1 @@
+"""Analytics: datasets over loaded tables, queried through DuckDB, cached and scoped."""

@@ -1,0 +1,151 @@
+"""Where analytics statements run: DuckDB, on reused cursors, in threads, with a deadline.
+
+Embedded, the statement reads the warehouse file through the connection the warehouse
+module already holds for this process (DuckDB lets one process open a file once). In
+production it reads the Parquet replica from an in-memory DuckDB (S3 through httpfs).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from app.analytics.compiler import Relation
+from app.analytics.errors import DatasetNotFound, QueryTooExpensive
+from app.analytics.extensions import configure_s3
+from app.analytics.results import to_rows
+from app.errors import WarehouseError, WarehouseUnavailable
+
+# The warehouse keeps one connection per DuckDB file per process; holding a reference
+# shares it (and keeps it open) instead of opening the file a second time.
+from app.etl.warehouse.duckdb import _acquire, _release, duckdb_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from app.analytics.compiler import CompiledQuery
+    from app.analytics.members import DatasetInfo
+    from app.analytics.settings import AnalyticsSettings
+    from app.config import Settings
+
+MAX_IDLE_CURSORS = 8
+
+
+class QueryEngine:
+    """One per process and warehouse target; thread-safe."""
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        *,
+        relation: Callable[[DatasetInfo], Relation],
+        release: Callable[[], None],
+    ) -> None:
+        self._connection = connection
+        self._relation = relation
+        self._release = release
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def embedded(cls, path: Path) -> QueryEngine:
+        connection = _acquire(path)
+        return cls(connection, relation=_table_of, release=lambda: _release(path))
+
+    @classmethod
+    def replica(cls, settings: Settings, analytics: AnalyticsSettings) -> QueryEngine:
+        connection = duckdb.connect(":memory:")
+        # Footers of the current replica are read once, not for every query.
+        connection.execute("SET parquet_metadata_cache = true")
+        if settings.s3_bucket:
+            configure_s3(connection, settings, analytics)
+        return cls(connection, relation=_replica_of, release=connection.close)
+
+    def relation(self, dataset: DatasetInfo) -> Relation:
+        return self._relation(dataset)
+
+    def run(self, compiled: CompiledQuery, timeout: float) -> tuple[list[list[Any]], float]:
+        """Rows and milliseconds; blocking, so call it from a thread."""
+        cursor = self._borrow()
+        timer = threading.Timer(timeout, cursor.interrupt)
+        timer.daemon = True
+        started = time.perf_counter()
+        timer.start()
+        try:
+            result = cursor.execute(compiled.sql, list(compiled.params))
+            raw = result.fetchall()
+            sql_types = [str(column[1]) for column in result.description or []]
+        except duckdb.InterruptException:
+            raise QueryTooExpensive(
+                f"the query ran longer than {timeout:g} s and was stopped: narrow the time "
+                "range, use a coarser granularity or fewer dimensions",
+                details={"timeout_seconds": timeout},
+            ) from None
+        except duckdb.IOException as error:
+            raise WarehouseUnavailable(f"cannot read the dataset: {error}") from error
+        except duckdb.Error as error:
+            raise WarehouseError(f"the analytics query failed: {error}") from error
+        finally:
+            timer.cancel()
+            elapsed = (time.perf_counter() - started) * 1000
+            self._give_back(cursor)
+        return to_rows(raw, compiled.columns, sql_types), elapsed
+
+    def _borrow(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._closed:
+                raise WarehouseUnavailable("the analytics engine is shut down")
+            if self._idle:
+                return self._idle.pop()
+        return self._connection.cursor()
+
+    def _give_back(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < MAX_IDLE_CURSORS:
+                self._idle.append(cursor)
+                return
+        cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for cursor in idle:
+            cursor.close()
+        self._release()
+
+
+def _table_of(dataset: DatasetInfo) -> Relation:
+    return Relation(table=(dataset.table,))
+
+
+def _replica_of(dataset: DatasetInfo) -> Relation:
+    if dataset.replica_uri is None:
+        raise DatasetNotFound(f"dataset {dataset.name} has no analytics replica yet; load it")
+    return Relation(parquet=dataset.replica_uri)
+
+
+@contextmanager
+def embedded_cursor(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the process's connection to the warehouse file; blocking."""
+    connection = _acquire(path)
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        _release(path)
+
+
+def open_engine(settings: Settings, analytics: AnalyticsSettings) -> QueryEngine:
+    target = settings.warehouse_target
+    if target.startswith("duckdb:"):
+        return QueryEngine.embedded(duckdb_path(target))
+    return QueryEngine.replica(settings, analytics)

@@ -1,0 +1,90 @@
+"""The analytics replica: a PostgreSQL table exported to Parquet after each load.
+
+DuckDB reads the warehouse through the postgres_scanner extension and writes Parquet
+to the object store (a folder under DATA_DIR, or S3 through httpfs). Every load writes a
+new file; the dataset row then points at it, so a reader never sees a half-written one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import aioboto3
+import duckdb
+
+from app.analytics.compiler import Relation
+from app.analytics.extensions import configure_s3, load_extension, sql_literal
+from app.analytics.stats import measure
+from app.etl.warehouse.postgres import SCHEMA
+
+if TYPE_CHECKING:
+    from app.analytics.datasets import DatasetSpec
+    from app.analytics.members import Member, Stats
+    from app.analytics.settings import AnalyticsSettings
+    from app.config import Settings
+
+REPLICA_FOLDER = "replica"
+# Row groups this size let a time filter skip most of a file (by their min/max).
+ROW_GROUP_SIZE = 122_880
+
+
+def new_replica_uri(settings: Settings, table: str) -> str:
+    name = f"{table}/{uuid.uuid4().hex}.parquet"
+    if settings.s3_bucket:
+        return f"s3://{settings.s3_bucket}/{REPLICA_FOLDER}/{name}"
+    return str((settings.data_dir / REPLICA_FOLDER / name).resolve())
+
+
+def _libpq_url(target: str) -> str:
+    return target.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def export_and_measure(
+    settings: Settings, analytics: AnalyticsSettings, table: str, spec: DatasetSpec, uri: str
+) -> tuple[list[Member], Stats]:
+    """Write the replica to `uri` and measure it; blocking (run it in a thread)."""
+    connection = duckdb.connect(":memory:")
+    try:
+        load_extension(connection, "postgres_scanner")
+        if uri.startswith("s3://"):
+            configure_s3(connection, settings, analytics)
+            target = uri
+        else:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            target = f"{uri}.partial"
+        # The file name is ours (settings, a checked table name, a uuid); the rest is bound.
+        connection.execute(
+            "COPY (SELECT * FROM postgres_scan($1, $2, $3)) "  # noqa: S608
+            f"TO {sql_literal(target)} "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
+            [_libpq_url(settings.warehouse_target), SCHEMA, table],
+        )
+        if target != uri:
+            os.replace(target, uri)
+        return measure(connection, Relation(parquet=uri), spec)
+    finally:
+        connection.close()
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{uri}.partial").unlink()
+
+
+async def delete_replica(settings: Settings, analytics: AnalyticsSettings, uri: str) -> None:
+    """Remove a replica file no query reads any more; a missing one is not an error."""
+    if not uri.startswith("s3://"):
+        await asyncio.to_thread(Path(uri).unlink, missing_ok=True)
+        return
+    parts = urlsplit(uri)
+    session = aioboto3.Session(
+        aws_access_key_id=analytics.aws_access_key_id,
+        aws_secret_access_key=analytics.aws_secret_access_key,
+        aws_session_token=analytics.aws_session_token,
+        region_name=analytics.aws_region,
+    )
+    async with session.client("s3", endpoint_url=settings.s3_endpoint_url) as client:
+        await client.delete_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))

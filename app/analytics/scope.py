@@ -1,0 +1,106 @@
+"""Scopes: the rows a user or API key may see, e.g. {"country": "DE"}, forced into every query.
+
+A scope maps dimension names to one value or a list of values. A user's scope and their
+key's scope both apply; a dataset without a scoped dimension cannot be read at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import select
+
+from app.analytics.errors import OutOfScope
+from app.analytics.query import Scalar
+from app.db import session_scope
+from app.errors import InvalidInput
+from app.models.api_key import ApiKey
+from app.services.api_keys import KEY_PREFIX, is_api_key
+from app.services.auth import bearer_token
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from app.config import Settings
+    from app.models.user import User
+
+# Sorted (dimension, sorted values) pairs: hashable, and equal for equal rules.
+Scope = tuple[tuple[str, tuple[Scalar, ...]], ...]
+MAX_SCOPE_VALUES = 1_000
+
+
+def parse_scope(raw: Mapping[str, Any] | None) -> Scope:
+    """Validate a stored or submitted scope; InvalidInput names the bad entry."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("an analytics scope must be an object", path=["analyticsScope"])
+    rules = []
+    for name, value in raw.items():
+        path = ["analyticsScope", str(name)]
+        values = value if isinstance(value, list) else [value]
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("a scope key must be a dimension name", path=path)
+        if not values or len(values) > MAX_SCOPE_VALUES:
+            raise InvalidInput(f"give 1 to {MAX_SCOPE_VALUES} values", path=path)
+        if not all(isinstance(item, str | int | float) for item in values):
+            raise InvalidInput("scope values must be strings, numbers or booleans", path=path)
+        rules.append((name, tuple(sorted(set(values), key=repr))))
+    return tuple(sorted(rules))
+
+
+def combine(*scopes: Scope) -> Scope:
+    """Every scope applies: a dimension restricted twice keeps the values both allow."""
+    merged: dict[str, set[Scalar]] = {}
+    for scope in scopes:
+        for name, values in scope:
+            merged[name] = merged[name] & set(values) if name in merged else set(values)
+    for name, allowed in merged.items():
+        if not allowed:
+            raise OutOfScope(f"your analytics scope allows no value of `{name}`")
+    return tuple(sorted((name, tuple(sorted(v, key=repr))) for name, v in merged.items()))
+
+
+def key_prefix(token: str | None) -> str | None:
+    """The public prefix of an API key credential (None for an access token)."""
+    if token is None or not is_api_key(token):
+        return None
+    return token.removeprefix(KEY_PREFIX).split("_", 1)[0]
+
+
+async def resolve_scope(settings: Settings, *, user: User, authorization: object) -> Scope:
+    """The scope of an authenticated caller: their own, narrowed by their key's.
+
+    `authorization` is the credential the caller was authenticated with; only an API
+    key costs a lookup (access tokens carry no scope of their own).
+    """
+    own = parse_scope(user.analytics_scope)
+    token = bearer_token(authorization)
+    prefix = key_prefix(token)
+    if prefix is None:
+        return combine(own)
+    async with session_scope(settings) as session:
+        statement = select(ApiKey.analytics_scope).where(ApiKey.prefix == prefix)
+        key_scope = (await session.exec(statement)).first()
+    return combine(own, parse_scope(key_scope))
+
+
+async def set_user_scope(
+    *, session: AsyncSession, user: User, scope: Mapping[str, Any] | None
+) -> User:
+    parse_scope(scope)
+    user.analytics_scope = dict(scope) if scope else None
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_api_key_scope(
+    *, session: AsyncSession, key: ApiKey, scope: Mapping[str, Any] | None
+) -> ApiKey:
+    parse_scope(scope)
+    key.analytics_scope = dict(scope) if scope else None
+    session.add(key)
+    await session.flush()
+    return key

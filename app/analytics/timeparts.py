@@ -1,0 +1,81 @@
+"""Time in analytics: the query's timezone, truncation to a granularity, bucket counts."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from app.analytics.query import Granularity
+
+if TYPE_CHECKING:
+    from app.analytics.members import Member
+
+# SQL keywords for date_trunc, from the enum: no client text reaches the statement.
+TRUNC_UNIT = {
+    Granularity.HOUR: "'hour'",
+    Granularity.DAY: "'day'",
+    Granularity.WEEK: "'week'",
+    Granularity.MONTH: "'month'",
+    Granularity.QUARTER: "'quarter'",
+    Granularity.YEAR: "'year'",
+}
+
+
+def parse_moment(value: object) -> datetime | None:
+    """An ISO date or date-time, or None when it is not one."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def to_utc_naive(moment: datetime, timezone: str) -> datetime:
+    """A naive moment is wall time in the query's timezone; the result is naive UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def column_value(moment: datetime, member: Member, timezone: str) -> datetime | date:
+    """A moment in the form the member's column compares with, so the raw column is
+    filtered (and Parquet statistics can skip row groups)."""
+    utc = to_utc_naive(moment, timezone)
+    if member.sql_type == "DATE":
+        local = utc.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+        # A date is in range when any of its day is: round a mid-day bound up.
+        return local.date() + timedelta(days=1 if local.time() != datetime.min.time() else 0)
+    if member.zoned:
+        return utc.replace(tzinfo=UTC)
+    return utc  # naive timestamps are UTC
+
+
+def local_sql(expression: str, member: Member, timezone: str, tz_param: str) -> str:
+    """The expression as wall time in the query's timezone (naive timestamps are UTC)."""
+    if member.sql_type == "DATE":
+        return expression
+    if member.zoned:
+        return f"timezone({tz_param}, {expression})"
+    if timezone == "UTC":
+        return expression
+    return f"timezone({tz_param}, timezone('UTC', {expression}))"
+
+
+def bucket_count(start: datetime, end: datetime, granularity: Granularity) -> int:
+    """How many buckets of `granularity` a [start, end] span touches (an upper bound)."""
+    if end < start:
+        return 0
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if granularity is Granularity.YEAR:
+        return end.year - start.year + 1
+    if granularity is Granularity.QUARTER:
+        return months // 3 + 2
+    if granularity is Granularity.MONTH:
+        return months + 1
+    step = {Granularity.WEEK: 7 * 86400, Granularity.DAY: 86400, Granularity.HOUR: 3600}
+    return math.floor((end - start).total_seconds() / step[granularity]) + 2

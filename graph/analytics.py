@@ -1,0 +1,66 @@
+"""Analytics fields: `datasets` and `analytics`, merged into the root Query type."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.analytics import service as analytics_service
+from app.analytics.scope import Scope, resolve_scope
+from app.errors import DataFlowError
+from app.models.user import Role
+from graph.context import Context
+from graph.permissions import IsViewer, require_role
+from graph.types.analytics import AnalyticsQueryInput, AnalyticsResult, Dataset
+
+
+def analytics_error(error: DataFlowError) -> GraphQLError:
+    extensions: dict[str, object] = {"code": error.code}
+    if error.path:
+        extensions["inputPath"] = error.path
+    return GraphQLError(error.message, extensions=extensions)
+
+
+async def caller_scope(info: Info[Context, None]) -> Scope:
+    """The caller's analytics scope (their own, narrowed by their API key's)."""
+    context = info.context
+    user = await require_role(context, Role.VIEWER)
+    header = (
+        context.connection_params.get("Authorization")
+        if context.connection_params is not None
+        else context.request.headers.get("authorization")
+    )
+    return await resolve_scope(context.settings, user=user, authorization=header)
+
+
+@strawberry.type
+class AnalyticsQuery:
+    @strawberry.field(
+        permission_classes=[IsViewer], description="The datasets you can query, by name."
+    )
+    async def datasets(self, info: Info[Context, None]) -> list[Dataset]:
+        try:
+            scope = await caller_scope(info)
+            found = await analytics_service.list_datasets(
+                settings=info.context.settings, scope=scope
+            )
+        except DataFlowError as error:
+            raise analytics_error(error) from None
+        return [Dataset.from_info(dataset) for dataset in found]
+
+    @strawberry.field(
+        permission_classes=[IsViewer],
+        description="Measures by dimensions (and a time granularity) over one dataset.",
+    )
+    async def analytics(
+        self, info: Info[Context, None], query: AnalyticsQueryInput
+    ) -> AnalyticsResult:
+        try:
+            scope = await caller_scope(info)
+            result = await analytics_service.run_query(
+                settings=info.context.settings, query=query.to_query(), scope=scope
+            )
+        except DataFlowError as error:
+            raise analytics_error(error) from None
+        return AnalyticsResult.from_result(result)

@@ -1,0 +1,210 @@
+"""Analytics through the real server over HTTP on the embedded backends (DuckDB file)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pytest
+
+from app.analytics.hooks import after_successful_load
+from app.analytics.service import close_services
+from app.analytics.settings import get_analytics_settings
+from app.models.user import Role
+from tests import factories
+from tests.live import GraphQLClient, live_server
+from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from app.config import Settings
+
+DATASETS = """
+query { datasets { name version rowCount members { name kind type aggregation } } }"""
+
+ANALYTICS = """
+query($query: AnalyticsQueryInput!) {
+  analytics(query: $query) {
+    columns { name type } rows rowCount datasetVersion fromCache durationMs
+  }
+}"""
+
+MONTHLY_BY_COUNTRY = {
+    "dataset": "orders",
+    "measures": ["revenue", "orders"],
+    "dimensions": ["country"],
+    "timeDimension": {
+        "member": "order_ts",
+        "granularity": "MONTH",
+        "from": "2024-03-01T00:00:00",
+        "to": "2024-07-01T00:00:00",
+    },
+    "filters": [
+        {"member": "status", "operator": "NOT_EQUALS", "values": ["cancelled"]},
+        {
+            "or": [
+                {"member": "channel", "operator": "IN", "values": ["web", "mobile"]},
+                {"member": "category", "operator": "STARTS_WITH", "values": ["Book"]},
+            ]
+        },
+    ],
+    "order": [{"member": "order_ts", "direction": "ASC"}, {"member": "country"}],
+}
+
+
+def expected_monthly(frame: pl.DataFrame) -> list[list[Any]]:
+    """The same numbers, from Polars."""
+    kept = frame.filter(
+        (pl.col("order_ts") >= pl.datetime(2024, 3, 1))
+        & (pl.col("order_ts") < pl.datetime(2024, 7, 1))
+        & (pl.col("status") != "cancelled")
+        & (pl.col("channel").is_in(["web", "mobile"]) | pl.col("category").str.starts_with("book"))
+    )
+    grouped = (
+        kept.group_by(pl.col("order_ts").dt.truncate("1mo").alias("month"), "country")
+        .agg(pl.col("revenue").sum(), pl.len().alias("orders"))
+        .sort("month", "country")
+    )
+    return [[m.isoformat(), c, r, n] for m, c, r, n in grouped.rows()]
+
+
+def assert_same(got: list[list[Any]], expected: list[list[Any]]) -> None:
+    assert [row[:2] + row[3:] for row in got] == [row[:2] + row[3:] for row in expected]
+    for mine, theirs in zip(got, expected, strict=True):
+        assert mine[2] == pytest.approx(theirs[2], rel=1e-9)
+
+
+@pytest.fixture
+async def server(embedded_settings: Settings) -> AsyncIterator[str]:
+    get_analytics_settings.cache_clear()
+    with live_server(embedded_settings) as url:
+        yield url
+    await close_services()
+    get_analytics_settings.cache_clear()
+
+
+async def load_orders(settings: Settings, pipeline_id: str, frame: pl.DataFrame, mode: str) -> None:
+    """A run's load, then what the runner calls after it succeeds."""
+    await load(settings, "orders", frame, mode)  # type: ignore[arg-type]
+    await after_successful_load(
+        settings,
+        pipeline_id=pipeline_id,
+        pipeline_name="orders",
+        spec=spec_with_dataset("orders"),
+        table="orders",
+    )
+
+
+async def test_a_dashboard_charts_a_dataset_and_sees_each_load(
+    server: str, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
+    first = orders(20_000, seed=5)
+    await load_orders(embedded_settings, pipeline_id, first, "replace")
+    _, token = await factories.make_user(embedded_settings, Role.VIEWER)
+    client = GraphQLClient(server, token)
+
+    (dataset,) = (await client.data(DATASETS))["datasets"]
+    assert (dataset["name"], dataset["version"], dataset["rowCount"]) == ("orders", 1, 20_000)
+    assert {"name": "revenue", "kind": "MEASURE", "type": "number", "aggregation": "sum"} in (
+        dataset["members"]
+    )
+    assert {"name": "order_ts", "kind": "TIME", "type": "time", "aggregation": None} in (
+        dataset["members"]
+    )
+
+    answer = (await client.data(ANALYTICS, {"query": MONTHLY_BY_COUNTRY}))["analytics"]
+    assert answer["columns"] == [
+        {"name": "order_ts.month", "type": "time"},
+        {"name": "country", "type": "string"},
+        {"name": "revenue", "type": "number"},
+        {"name": "orders", "type": "number"},
+    ]
+    assert_same(answer["rows"], expected_monthly(first))
+    assert (answer["rowCount"], answer["datasetVersion"], answer["fromCache"]) == (
+        len(answer["rows"]),
+        1,
+        False,
+    )
+
+    repeat = (await client.data(ANALYTICS, {"query": MONTHLY_BY_COUNTRY}))["analytics"]
+    assert repeat["fromCache"] is True
+    assert repeat["rows"] == answer["rows"]
+
+    more = orders(5_000, seed=6)
+    await load_orders(embedded_settings, pipeline_id, more, "append")
+    after = (await client.data(ANALYTICS, {"query": MONTHLY_BY_COUNTRY}))["analytics"]
+    assert (after["datasetVersion"], after["fromCache"]) == (2, False)
+    assert_same(after["rows"], expected_monthly(pl.concat([first, more])))
+
+
+async def test_errors_reach_the_client_with_their_codes(
+    server: str, embedded_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
+    await load_orders(embedded_settings, pipeline_id, orders(2_000), "replace")
+    _, token = await factories.make_user(embedded_settings, Role.VIEWER)
+
+    anonymous = await GraphQLClient(server).post(ANALYTICS, {"query": MONTHLY_BY_COUNTRY})
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert (await GraphQLClient(server).post(DATASETS))["errors"][0]["extensions"]["code"] == (
+        "UNAUTHENTICATED"
+    )
+
+    client = GraphQLClient(server, token)
+    cases = [
+        ({"dataset": "nope", "measures": ["orders"]}, "DATASET_NOT_FOUND", ["dataset"]),
+        ({"dataset": "orders", "measures": ["profit"]}, "QUERY_INVALID", ["measures", "0"]),
+        (
+            {"dataset": "orders", "measures": ["orders"], "limit": 50_001},
+            "QUERY_INVALID",
+            ["limit"],
+        ),
+        (
+            {
+                "dataset": "orders",
+                "measures": ["orders"],
+                "filters": [{"member": "country", "operator": "EQUALS", "values": [{"a": 1}]}],
+            },
+            "QUERY_INVALID",
+            ["filters", "0", "values"],
+        ),
+        (
+            {
+                "dataset": "orders",
+                "measures": ["orders"],
+                "filters": [
+                    {"member": "country", "and": [{"member": "country", "operator": "SET"}]}
+                ],
+            },
+            "QUERY_INVALID",
+            ["filters", "0"],
+        ),
+        (
+            {
+                "dataset": "orders",
+                "measures": ["orders"],
+                "dimensions": ["customer_id"],
+            },
+            "QUERY_INVALID",
+            ["dimensions", "0"],
+        ),
+    ]
+    for query, code, path in cases:
+        body = await client.post(ANALYTICS, {"query": query})
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == code, body
+        assert error["extensions"].get("inputPath", []) == path
+
+    monkeypatch.setenv("ANALYTICS_MAX_GROUPS", "100")
+    get_analytics_settings.cache_clear()
+    hourly = {
+        "dataset": "orders",
+        "measures": ["orders"],
+        "timeDimension": {"member": "order_ts", "granularity": "HOUR"},
+    }
+    body = await client.post(ANALYTICS, {"query": hourly})
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"
+    assert "groups" in body["errors"][0]["message"]

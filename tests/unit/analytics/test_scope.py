@@ -1,0 +1,119 @@
+"""Scopes: validated, combined, resolved for users and API keys, forced into queries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pytest
+
+from app.analytics import service
+from app.analytics.errors import OutOfScope
+from app.analytics.hooks import after_successful_load
+from app.analytics.query import Condition, Operator, Query
+from app.analytics.scope import (
+    combine,
+    parse_scope,
+    resolve_scope,
+    set_api_key_scope,
+    set_user_scope,
+)
+from app.db import session_scope
+from app.errors import InvalidInput
+from app.models.user import Role
+from app.services import api_keys as api_key_service
+from tests import factories
+from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from app.config import Settings
+
+
+def test_a_scope_is_normalised_and_checked() -> None:
+    assert parse_scope(None) == ()
+    assert parse_scope({"country": "DE", "channel": ["web", "store", "web"]}) == (
+        ("channel", ("store", "web")),
+        ("country", ("DE",)),
+    )
+    for bad in ({"country": []}, {"country": {"$ne": 1}}, {"": "x"}, ["country"]):
+        with pytest.raises(InvalidInput):
+            parse_scope(bad)  # type: ignore[arg-type]
+
+
+def test_scopes_combine_by_intersection() -> None:
+    user = parse_scope({"country": ["DE", "FR"]})
+    key = parse_scope({"country": ["FR", "IT"], "channel": "web"})
+    assert combine(user, key) == (("channel", ("web",)), ("country", ("FR",)))
+    with pytest.raises(OutOfScope):
+        combine(user, parse_scope({"country": "US"}))
+
+
+async def test_a_scoped_caller_sees_only_their_rows(
+    embedded_settings: Settings, tmp_path: Path
+) -> None:
+    pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
+    frame = orders(3000)
+    await load(embedded_settings, "orders", frame)
+    await after_successful_load(
+        embedded_settings,
+        pipeline_id=pipeline_id,
+        pipeline_name="orders",
+        spec=spec_with_dataset("orders"),
+        table="orders",
+    )
+    user, token = await factories.make_user(embedded_settings, Role.VIEWER)
+    async with session_scope(embedded_settings) as session:
+        user = await set_user_scope(session=session, user=user, scope={"country": ["DE", "FR"]})
+        issued = await api_key_service.create(session=session, owner=user, name="dash")
+        await set_api_key_scope(session=session, key=issued.key, scope={"country": "FR"})
+
+    as_user = await resolve_scope(embedded_settings, user=user, authorization=f"Bearer {token}")
+    as_key = await resolve_scope(
+        embedded_settings, user=user, authorization=f"Bearer {issued.secret}"
+    )
+    assert as_user == (("country", ("DE", "FR")),)
+    assert as_key == (("country", ("FR",)),)
+
+    query = Query(dataset="orders", measures=("orders",), dimensions=("country",))
+    seen = await service.run_query(settings=embedded_settings, query=query, scope=as_user)
+    counts = frame.group_by("country").len()
+    expected = counts.filter(pl.col("country").is_in(["DE", "FR"])).sort("country").rows()
+    assert sorted(tuple(row) for row in seen.rows) == expected
+    # Asking for other countries does not widen the scope; it finds nothing.
+    other = Query(
+        dataset="orders",
+        measures=("orders",),
+        filters=(Condition("country", Operator.EQUALS, ("US",)),),
+    )
+    assert (
+        await service.run_query(settings=embedded_settings, query=other, scope=as_key)
+    ).rows == [[0]]
+    # The key's narrower scope is a different cache entry, with different numbers.
+    fr = await service.run_query(settings=embedded_settings, query=query, scope=as_key)
+    assert not fr.from_cache
+    assert [row[0] for row in fr.rows] == ["FR"]
+
+
+async def test_a_dataset_without_the_scoped_dimension_is_hidden_and_locked(
+    embedded_settings: Settings, tmp_path: Path
+) -> None:
+    pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
+    await load(embedded_settings, "orders", orders(10))
+    await after_successful_load(
+        embedded_settings,
+        pipeline_id=pipeline_id,
+        pipeline_name="orders",
+        spec=spec_with_dataset("orders"),
+        table="orders",
+    )
+    scope = parse_scope({"tenant": "acme"})
+    assert await service.list_datasets(settings=embedded_settings, scope=scope) == []
+    with pytest.raises(OutOfScope) as caught:
+        await service.run_query(
+            settings=embedded_settings,
+            query=Query(dataset="orders", measures=("orders",)),
+            scope=scope,
+        )
+    assert caught.value.code == "FORBIDDEN"
