@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from app.etl.sources.config import FileSource
     from app.etl.sources.options import CsvOptions
     from app.etl.sources.reader import ReadContext
+
+
+# Files sampled at once for the schema: enough to overlap S3 latency, few enough for
+# the worker threads of a 2-core machine.
+SAMPLE_CONCURRENCY = 4
 
 
 class FileFormat(Protocol):
@@ -94,7 +100,7 @@ class FileReader:
             newer = self._newer(listed)
             # With nothing newer, the latest file still gives the schema; no row is read.
             sampled = newer or listed[-1:]
-            samples = [(ref, await finish_in_thread(self._sample, ref)) for ref in sampled]
+            samples = list(zip(sampled, await self._sample_all(sampled), strict=True))
             # A file with no columns (an empty JSON array) says nothing about the schema.
             known = [(ref.name, schema) for ref, schema in samples if schema] or [("", pl.Schema())]
             union = self._config.options.union_by_name
@@ -108,6 +114,21 @@ class FileReader:
         if watermark is None or watermark.column != SOURCE_COLUMN:
             return files
         return [ref for ref in files if ref.name > str(watermark.value)]
+
+    async def _sample_all(self, refs: list[FileRef]) -> list[pl.Schema]:
+        """Each file's own schema, a few files at a time (S3 round trips overlap)."""
+        limit = asyncio.Semaphore(SAMPLE_CONCURRENCY)
+
+        async def sample(ref: FileRef) -> pl.Schema:
+            async with limit:
+                return await finish_in_thread(self._sample, ref)
+
+        results = await asyncio.gather(*(sample(ref) for ref in refs), return_exceptions=True)
+        # The first failure in name order, whichever finished first: errors are stable.
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [result for result in results if isinstance(result, pl.Schema)]
 
     def _sample(self, ref: FileRef) -> pl.Schema:
         with located(ref.name), self._open(ref) as handle:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from app.errors import SourceInvalid, SourceUnreadable
 from app.etl.sources.errors import SourceNoFiles
-from app.etl.sources.paths import containing_root, glob_files, is_dynamic
+from app.etl.sources.paths import containing_root, glob_files
 from app.etl.sources.templates import render
 
 if TYPE_CHECKING:
@@ -97,7 +97,3 @@ class LocalStore:
 
     async def aclose(self) -> None:
         return None
-
-
-def has_dynamic_parts(pattern: str) -> bool:
-    return any(is_dynamic(part) for part in pattern.split("/"))

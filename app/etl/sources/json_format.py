@@ -120,7 +120,8 @@ def _bad_line(data: bytes, first_line: int, error: Exception) -> SourceMalformed
             return SourceMalformed(
                 f"line {first_line + offset}: expected a JSON object, got {type(value).__name__}"
             )
-    return SourceMalformed(f"lines {first_line}-: {str(error).splitlines()[0]}")
+    last = first_line + data.count(b"\n")
+    return SourceMalformed(f"lines {first_line}-{last}: {str(error).splitlines()[0]}")
 
 
 class JsonArrayFormat:

@@ -63,7 +63,9 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         elif end != -1:
             body = pattern[index + 1 : end]
             negate = body.startswith("!")
-            out.append(f"[{'^' if negate else ''}{re.escape(body.removeprefix('!'))}]")
+            # Ranges (a-z) stay ranges; only what regex gives a meaning of its own is escaped.
+            inner = body.removeprefix("!").replace("\\", "\\\\").replace("^", "\\^")
+            out.append(f"[{'^' if negate else ''}{inner}]")
             index = end
         else:
             out.append(re.escape(char))
