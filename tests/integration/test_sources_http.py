@@ -230,3 +230,25 @@ async def test_a_name_resolving_to_an_internal_address_is_refused(api: Api, tmp_
         await read_all(config)
     assert raised.value.code == "SOURCE_ADDRESS_REFUSED"
     assert name in raised.value.message
+
+
+async def test_a_value_that_does_not_fit_names_the_masked_page_and_record(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATAFLOW_SECRET_KEY_FOR_TYPED", "k3y")
+    params = {"api_key": {"secret": "DATAFLOW_SECRET_KEY_FOR_TYPED"}}
+    config = http(f"{api.url}/typed", tmp_path, params=params, pagination={"type": "page"})
+    with pytest.raises(DataFlowError) as raised:
+        await read_all(config)
+    assert raised.value.code == "SOURCE_MALFORMED"
+    assert raised.value.message == (
+        f"{api.url}/typed?api_key=%2A%2A%2A&page=2, record 1: column `id` expected Int64, got 'abc'"
+    )
+
+
+async def test_keys_first_seen_on_a_later_page_arrive_as_new_columns(
+    api: Api, tmp_path: Path
+) -> None:
+    config = http(f"{api.url}/evolving", tmp_path, pagination={"type": "page"})
+    frame = await read_all(config)
+    assert data_only(frame).to_dict(as_series=False) == {"id": [1, 2], "extra__note": [None, "x"]}

@@ -59,7 +59,8 @@ class HttpReader:
             url = render(self._config.uri, self._context.params)
             self._pages = Pages(self._options.pagination, url, self._options.max_pages)
             self._first = await self._page(self._pages.first)
-            sample = sample_schema(self._first.frame, self._options.infer_types)
+            infer = self._options.infer_types
+            sample = await asyncio.to_thread(sample_schema, self._first.frame, infer)
             self._schema = final_schema(sample)
         return self._schema
 
@@ -74,11 +75,12 @@ class HttpReader:
             raise RuntimeError("a reader's batches can be read once")
         assert self._pages is not None
         while True:
-            with located(page.fetched.url):
-                yield conform(page.frame, target)
-            answer = PageAnswer(
-                page.body, page.frame.height, page.fetched.url, page.fetched.link_next
-            )
+            # Named by the masked URL: the fetched one may carry a secret query parameter.
+            with located(page.shown):
+                frame = await asyncio.to_thread(conform, page.frame, target, "record")
+            yield frame
+            fetched = page.fetched
+            answer = PageAnswer(page.body, page.frame.height, fetched.url, fetched.link_next)
             following = self._pages.after(page.request, answer)
             if following is None:
                 return

@@ -18,6 +18,11 @@ contract's casts decide, row by row, what is rejected. Structural problems (a ra
 row, an unterminated quote, bytes that are not UTF-8, JSON that does not parse) are
 always errors: there is no row to quarantine.
 
+Nested JSON (files and HTTP records) is flattened by Polars: objects become columns
+`parent__child`, `flatten_depth` levels deep (default 3); lists stay List columns.
+PostgreSQL `numeric` arrives as exact text (String), never rounded: cast it in the
+query or declare it in the contract.
+
 Schemas. `schema()` is known before the first batch. Files of one glob are reconciled
 into one schema up front (same columns in another order; a missing column is null with
 `union_by_name: true`; Int widens to Float) or refused with `SOURCE_SCHEMA_MISMATCH`

@@ -143,3 +143,11 @@ class Api:
 
     def route_loop(self, ask: Ask) -> None:
         self.send(ask.request, 200, {"items": ITEMS[:1], "meta": {"next": "same"}})
+
+    def route_typed(self, ask: Ask) -> None:
+        pages = {"1": [{"id": 1}, {"id": 2}], "2": [{"id": "abc"}], "3": []}
+        self.send(ask.request, 200, pages[ask.arg("page")])
+
+    def route_evolving(self, ask: Ask) -> None:
+        pages = {"1": [{"id": 1}], "2": [{"id": 2, "extra": {"note": "x"}}], "3": []}
+        self.send(ask.request, 200, pages[ask.arg("page")])
