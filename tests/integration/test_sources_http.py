@@ -252,3 +252,9 @@ async def test_keys_first_seen_on_a_later_page_arrive_as_new_columns(
     config = http(f"{api.url}/evolving", tmp_path, pagination={"type": "page"})
     frame = await read_all(config)
     assert data_only(frame).to_dict(as_series=False) == {"id": [1, 2], "extra__note": [None, "x"]}
+
+
+async def test_a_timeout_is_retried(api: Api, tmp_path: Path) -> None:
+    frame = await read_all(http(f"{api.url}/slow", tmp_path, timeout_seconds=0.3, **FAST))
+    assert ids(frame) == [1, 2, 3]
+    assert api.calls["/slow"] == 2
