@@ -1,56 +1,64 @@
-"""The ETL entry point: stream a source through the steps into a warehouse table."""
+"""The ETL entry point: stream a source through the steps into a warehouse table.
+
+A run loads in two phases. Batches commit one by one into the run's staging table,
+each recorded in the warehouse's batch ledger under (run, batch); then one transaction
+applies the run to the table (append, replace or merge) and moves the incremental
+watermark. Readers see the whole run or nothing of it. A run retried after a transient
+failure (same run id, a higher attempt) skips the batches already committed; a run that
+was applied already is not applied again.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from app.etl.sources.csv import iter_csv_batches, read_csv_schema
-from app.etl.spec import validate_against_schema
-from app.etl.transform import compile_steps, run_transform
+from app.errors import DataFlowError, Transient
+from app.etl.batches import BatchProcessor
+from app.etl.blocking import run_blocking
+from app.etl.join_sides import read_join_sides
+from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN, ReadContext, Watermark, open_reader
+from app.etl.step_base import StepContext
+from app.etl.steps_table import LimitStep
+from app.etl.streaming import QUEUE_DEPTH, stream_batches
+from app.etl.transform import split_stages
+from app.etl.validation import validate_against_schema
+from app.etl.warehouse.protocol import LoadOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    from collections.abc import Mapping
 
     from app.etl.sources import SourceConfig
-    from app.etl.spec import PipelineSpec, Step
-    from app.etl.warehouse import TableLoad, Warehouse
+    from app.etl.spec import PipelineSpec
+    from app.etl.streaming import Counters
+    from app.etl.warehouse import LoadTotals, TableLoad, Warehouse
+
+__all__ = ["QUEUE_DEPTH", "EventSink", "LoadResult", "discard_run", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 """Receives (kind, stage, payload), e.g. ("progress", "load", {"rows_written": 10})."""
 
-# Batches parsed ahead of the one being written: enough to keep the warehouse busy,
-# few enough that memory stays a handful of batches whatever the file size.
-QUEUE_DEPTH = 2
-
-_T = TypeVar("_T")
+Retryable = Callable[[BaseException], bool]
 
 
 @dataclass
 class LoadResult:
+    """What a run did: rows_read = rows_written + rows_rejected + rows_filtered."""
+
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
     rows_filtered: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    frame: pl.DataFrame
-    rows_read: int
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    error: BaseException | None = None
+    batches: int = 0
+    batches_resumed: int = 0
+    watermark: Any = None
+    """The incremental watermark after the run (None without `incremental`)."""
 
 
 async def run_pipeline(
@@ -61,115 +69,167 @@ async def run_pipeline(
     run_id: str,
     emit: EventSink,
     batch_rows: int = 100_000,
+    params: Mapping[str, Any] | None = None,
+    pipeline_id: str | None = None,
+    attempt: int = 1,
+    join_sources: Mapping[str, SourceConfig] | None = None,
+    retryable: Retryable | None = None,
 ) -> LoadResult:
-    """Load `source` through `spec` into the warehouse; all of it, or on failure nothing.
+    """Load `source` through `spec` into the warehouse: all of it, or on failure nothing.
 
-    Raises the DataFlowError behind a failure (SOURCE_MALFORMED, TRANSFORM_FAILED, ...)
-    after the load was aborted, so the table is exactly as before.
+    Raises the DataFlowError behind a failure (SOURCE_MALFORMED, CONTRACT_VIOLATION...)
+    after the load was undone, so the table is exactly as before. When `retryable(error)`
+    says a retry may help (default: the error is Transient), the batches committed so far
+    are kept for the next attempt of the same `run_id` to resume from; otherwise they are
+    discarded. Call `discard_run` for a run that will not be retried after all.
     """
     destination = spec.destination
     await emit("stage_started", "extract", {})
     await emit("stage_started", "transform", {})
     await emit("stage_started", "load", {"table": destination.table, "mode": destination.mode})
-    schema = await asyncio.to_thread(read_csv_schema, source)
-    # A step that names a missing column fails here, before anything is loaded.
-    validate_against_schema(spec, schema)
-    batches = _transformed_batches(source, schema, spec.steps, batch_rows)
-    load = await warehouse.begin_load(table=destination.table, mode=destination.mode, run_id=run_id)
-    try:
-        result = await _stream(batches, load, emit)
-        await emit("stage_finished", "extract", {"rows_read": result.rows_read})
-        await emit("stage_finished", "transform", {"rows_filtered": result.rows_filtered})
-        await load.commit()
-    except BaseException:
-        await _abort(load, run_id)
-        raise
+    load = await warehouse.begin_load(
+        table=destination.table,
+        mode=destination.mode,
+        run_id=run_id,
+        options=load_options(spec, pipeline_id or "", attempt),
+    )
+    if load.applied is not None:
+        # An earlier attempt applied this run; applying it again would duplicate it.
+        result = _result(load.applied, 0)
+    else:
+        try:
+            result = await _load(
+                load, source, spec, warehouse, emit, batch_rows, params or {}, join_sources or {}
+            )
+        except BaseException as error:
+            await _release(load, error, retryable, run_id)
+            raise
     await emit("stage_finished", "load", {"rows_written": result.rows_written})
     return result
 
 
-async def _abort(load: TableLoad, run_id: str) -> None:
-    """Abort, keeping the error that caused it: a failed abort is logged, not raised."""
-    try:
-        await load.abort()
-    except Exception:
-        logger.exception("run %s: aborting the load failed", run_id)
+def load_options(spec: PipelineSpec, pipeline: str, attempt: int) -> LoadOptions:
+    contract = spec.contract
+    return LoadOptions(
+        keys=tuple(spec.destination.keys or ()),
+        order_by=spec.destination.order_by,
+        new_columns=contract.new_columns if contract else "evolve",
+        declared=contract.declared() if contract else {},
+        pipeline=pipeline,
+        cursor=spec.incremental.cursor if spec.incremental else None,
+        attempt=attempt,
+    )
 
 
-def _transformed_batches(
-    source: SourceConfig, schema: pl.Schema, steps: Sequence[Step], batch_rows: int
-) -> Generator[_Batch, None, None]:
-    """Parsed and transformed batches; at least one, so an empty source still has a shape."""
-    compiled = compile_steps(steps)
-    produced = False
-    for raw in iter_csv_batches(source, batch_rows, schema=schema):
-        produced = True
-        yield _Batch(run_transform(steps, raw, compiled), raw.height)
-    if not produced:
-        # Creates the destination table (with its columns) even when there are no rows.
-        yield _Batch(run_transform(steps, pl.DataFrame(schema=schema), compiled), 0)
-
-
-async def _stream(
-    batches: Generator[_Batch, None, None], load: TableLoad, emit: EventSink
+async def _load(
+    load: TableLoad,
+    source: SourceConfig,
+    spec: PipelineSpec,
+    warehouse: Warehouse,
+    emit: EventSink,
+    batch_rows: int,
+    params: Mapping[str, Any],
+    join_sources: Mapping[str, SourceConfig],
 ) -> LoadResult:
-    """Write batches as a producer thread parses and transforms the next ones."""
-    queue: asyncio.Queue[_Batch | _End] = asyncio.Queue(maxsize=QUEUE_DEPTH)
-    producer = asyncio.create_task(_produce(batches, queue))
-    result, written = LoadResult(), 0
+    watermark = _watermark(spec, load)
+    reader = open_reader(source, ReadContext(params=params, watermark=watermark))
     try:
-        while isinstance(item := await queue.get(), _Batch):
-            await load.write(item.frame)
-            written += 1
-            result.rows_read += item.rows_read
-            result.rows_written += item.frame.height
-            result.rows_filtered += item.rows_read - item.frame.height
-            await emit("progress", "load", _progress(result, written))
-        if item.error is not None:
-            raise item.error
+        schema = await reader.schema()
+        sides = await read_join_sides(spec, warehouse, join_sources, params)
+        join_schemas = {side: frame.collect_schema() for side, frame in sides.items()}
+        # A step that names a missing column fails here, before anything is loaded.
+        validate_against_schema(spec, schema, join_schemas=join_schemas)
+        counters = await _drive(
+            reader.batches(batch_rows), _empty(schema), spec, load, emit, sides, batch_rows
+        )
     finally:
-        producer.cancel()
-        await asyncio.gather(producer, return_exceptions=True)
-    return result
+        await reader.aclose()
+    await emit("stage_finished", "extract", {"rows_read": counters.rows_read})
+    await emit(
+        "stage_finished",
+        "transform",
+        {"rows_filtered": counters.rows_filtered, "rows_rejected": counters.rows_rejected},
+    )
+    totals = await load.commit()
+    return _result(totals, counters.batches_resumed)
 
 
-def _progress(result: LoadResult, batches: int) -> dict[str, Any]:
-    return {
-        "rows_read": result.rows_read,
-        "rows_written": result.rows_written,
-        "rows_filtered": result.rows_filtered,
-        "batches": batches,
-    }
+async def _drive(
+    batches: Any,
+    empty: pl.DataFrame,
+    spec: PipelineSpec,
+    load: TableLoad,
+    emit: EventSink,
+    sides: Mapping[str, pl.LazyFrame],
+    batch_rows: int,
+) -> Counters:
+    """Stream when every step is row-wise (or only a trailing limit is not); else spill."""
+    head, tail = split_stages(spec.steps)
+    context = StepContext(sides=sides)
+    watermark = load.watermark if _watermark(spec, load) else None
+    processor = BatchProcessor(spec, steps=head, context=context, watermark=watermark)
+    if not tail or (len(tail) == 1 and isinstance(tail[0], LimitStep)):
+        limit = tail[0].limit if tail and isinstance(tail[0], LimitStep) else None
+        return await stream_batches(batches, empty, processor, load, emit, limit=limit)
+    return await run_blocking(
+        batches,
+        empty,
+        processor,
+        load,
+        emit,
+        tail=tail,
+        offset=len(head),
+        context=context,
+        batch_rows=batch_rows,
+    )
 
 
-async def _produce(
-    batches: Generator[_Batch, None, None], queue: asyncio.Queue[_Batch | _End]
+def _watermark(spec: PipelineSpec, load: TableLoad) -> Watermark | None:
+    """The stored watermark, when it is for the cursor the spec names now."""
+    stored = load.watermark
+    if spec.incremental is None or stored is None or stored.column != spec.incremental.cursor:
+        return None
+    return Watermark(stored.column, stored.value)
+
+
+def _empty(schema: pl.Schema) -> pl.DataFrame:
+    """A batch with no rows: a source with none still gives the table its columns."""
+    return pl.DataFrame(schema={**schema, SOURCE_COLUMN: pl.String(), ROW_COLUMN: pl.Int64()})
+
+
+def _result(totals: LoadTotals, resumed: int) -> LoadResult:
+    return LoadResult(
+        rows_read=totals.rows_read,
+        rows_written=totals.rows_written,
+        rows_rejected=totals.rows_rejected,
+        rows_filtered=totals.rows_filtered,
+        batches=totals.batches,
+        batches_resumed=resumed,
+        watermark=totals.watermark,
+    )
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, DataFlowError):
+        return isinstance(error, Transient)
+    return isinstance(error, (ConnectionError, TimeoutError))
+
+
+async def _release(
+    load: TableLoad, error: BaseException, retryable: Retryable | None, run_id: str
 ) -> None:
-    """Feed the queue from the generator, each step in a thread; the error goes in too."""
+    """Keep committed batches for a retry, or undo everything; the error that caused it
+    stays the one raised (a failure here is logged)."""
+    keep = isinstance(error, Exception) and (retryable or _is_transient)(error)
     try:
-        while (batch := await _finish_in_thread(next, batches, None)) is not None:
-            await queue.put(batch)
-    except asyncio.CancelledError:
-        raise
-    except BaseException as error:  # handed to the consumer, which re-raises it
-        await queue.put(_End(error))
-    else:
-        await queue.put(_End())
-    finally:
-        # Safe: the thread is done with the generator (see _finish_in_thread).
-        batches.close()
+        if keep:
+            await load.suspend()
+        else:
+            await load.abort()
+    except Exception:
+        logger.exception("run %s: releasing the load failed", run_id)
 
 
-async def _finish_in_thread(function: Callable[..., _T], *args: Any) -> _T:
-    """`asyncio.to_thread`, but a cancelled caller waits for the thread to finish.
-
-    A thread cannot be stopped; waiting means the generator it runs is idle, and so can
-    be closed (and its file released) as soon as the cancellation lands.
-    """
-    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await future
-        raise
+async def discard_run(warehouse: Warehouse, run_id: str) -> None:
+    """Remove what an unfinished run left in the warehouse (staging, ledger, rejects)."""
+    await warehouse.discard_run(run_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import NotFound, WarehouseError
+from app.errors import DataFlowError, NotFound, Terminal, WarehouseError
 
 
 class TableNotFound(WarehouseError, NotFound):
@@ -15,3 +15,22 @@ class SchemaMismatch(WarehouseError):
     """An append brings columns that differ from the existing table's columns."""
 
     code = "SCHEMA_MISMATCH"
+
+
+class ContractViolation(DataFlowError, Terminal):
+    """Data breaks the pipeline's contract: a bad row with `bad_rows: fail`, a new column
+    under `new_columns: freeze`, or a type change that is not a safe widening."""
+
+    code = "CONTRACT_VIOLATION"
+
+
+class SourceChanged(DataFlowError, Terminal):
+    """A resumed run re-read batches that differ from the ones its earlier attempt loaded."""
+
+    code = "SOURCE_CHANGED"
+
+
+class LoadTakenOver(DataFlowError, Terminal):
+    """A later attempt of the run took the load over; this one must stop writing."""
+
+    code = "LOAD_TAKEN_OVER"

@@ -5,29 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
-import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.errors import ExpressionInvalid, SpecInvalid, UnknownStep
+from app.etl.contract import Contract
+from app.etl.incremental import Incremental
 from app.etl.names import TABLE_NAME_RULE, is_table_name
-from app.etl.steps import (
-    EXPRESSION_INVALID,
-    STEP_KINDS,
-    DeriveStep,
-    FilterStep,
-    Step,
-    first_line,
-    step_kind,
-)
-from app.etl.transform import compile_step
+from app.etl.steps import EXPRESSION_INVALID, STEP_KINDS, DeriveStep, FilterStep, Step
+from app.etl.validation import describe_path, validate_against_schema
+from app.etl.warehouse.naming import RESERVED_PREFIXES
 
 __all__ = [
+    "Contract",
     "DeriveStep",
     "Destination",
     "FilterStep",
+    "Incremental",
     "PipelineSpec",
     "Step",
+    "describe_path",
     "parse_spec",
     "validate_against_schema",
 ]
@@ -39,7 +36,11 @@ class Destination(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     table: str
-    mode: Literal["append", "replace"] = "append"
+    mode: Literal["append", "replace", "merge"] = "append"
+    keys: list[str] | None = None
+    """Merge only: the columns that identify a row."""
+    order_by: str | None = None
+    """Merge only: among rows of one run with equal keys, the greatest value wins."""
 
     @field_validator("table")
     @classmethod
@@ -50,7 +51,26 @@ class Destination(BaseModel):
                 "'{table}' is not a valid table name: {rule}",
                 {"table": value, "rule": TABLE_NAME_RULE},
             )
+        if value.startswith(RESERVED_PREFIXES):
+            raise PydanticCustomError(
+                "table_name",
+                "'{table}' starts with a prefix the warehouse keeps for itself",
+                {"table": value},
+            )
         return value
+
+    @model_validator(mode="after")
+    def _merge_fields(self) -> Destination:
+        if self.mode == "merge" and not self.keys:
+            raise PydanticCustomError(
+                "merge_keys", "mode merge needs at least one key", {"field": "keys"}
+            )
+        if self.mode != "merge" and (self.keys is not None or self.order_by is not None):
+            field = "keys" if self.keys is not None else "order_by"
+            raise PydanticCustomError(
+                "merge_keys", "only mode merge uses {field}", {"field": field}
+            )
+        return self
 
 
 class PipelineSpec(BaseModel):
@@ -58,6 +78,11 @@ class PipelineSpec(BaseModel):
 
     steps: list[Step] = Field(default_factory=list)
     destination: Destination
+    contract: Contract | None = None
+    incremental: Incremental | None = None
+    # Owned and validated elsewhere (analytics, scheduling); carried through as given.
+    dataset: dict[str, Any] | None = None
+    schedule: str | dict[str, Any] | None = None
 
 
 def parse_spec(raw: Mapping[str, Any]) -> PipelineSpec:
@@ -87,7 +112,7 @@ def _parse_step(item: object, index: int) -> Step:
             path=[*path, kind],
             details={"kind": kind, "known": sorted(STEP_KINDS)},
         )
-    return _validate(model, item, prefix=path)
+    return _validate(model, item, prefix=path)  # type: ignore[return-value]
 
 
 def _known_kinds() -> str:
@@ -107,53 +132,13 @@ _FRIENDLY = {"missing": "is required", "extra_forbidden": "is not a known field"
 def _spec_error(error: ValidationError, prefix: list[str]) -> SpecInvalid:
     """The first pydantic error as a typed DataFlow error with a path into the spec."""
     first = error.errors()[0]
-    path = [*prefix, *(str(part) for part in first["loc"])]
+    # A dict key's own validator reports the key then "[key]"; the key is the path.
+    path = [*prefix, *(str(part) for part in first["loc"] if part != "[key]")]
     context = first.get("ctx") or {}
-    if "column" in context:
-        path.append(str(context["column"]))
+    for key in ("column", "field"):
+        if key in context and (not path or path[-1] != str(context[key])):
+            path.append(str(context[key]))
     message = f"{describe_path(path)}: {_FRIENDLY.get(first['type'], first['msg'])}"
     if first["type"] == EXPRESSION_INVALID:
         return ExpressionInvalid(message, path=path, details=dict(context))
     return SpecInvalid(message, path=path)
-
-
-def describe_path(path: list[str]) -> str:
-    """`["steps", "1", "filter"]` -> `steps[1].filter`, the spec's own shape."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
-    return text or "spec"
-
-
-def validate_against_schema(spec: PipelineSpec, schema: pl.Schema) -> None:
-    """Fail before any data moves when a step does not fit the source's columns.
-
-    The plan is built on an empty frame with the source schema, one step at a time, so
-    the error names the step (and, for a derive, the column) that does not fit.
-    """
-    frame = pl.LazyFrame(schema=schema)
-    for index, step in enumerate(spec.steps):
-        _check_step(frame, step, index)
-        frame = compile_step(step)(frame)
-
-
-def _check_step(frame: pl.LazyFrame, step: Step, index: int) -> None:
-    available = frame.collect_schema()
-    kind = step_kind(step)
-    for column, expression in step.expressions():
-        path = ["steps", str(index), kind, *([column] if column else [])]
-        missing = [name for name in expression.meta.root_names() if name not in available]
-        if missing:
-            raise ExpressionInvalid(
-                f"{describe_path(path)}: column `{missing[0]}` not found; "
-                f"available columns: {', '.join(available.names())}",
-                path=path,
-                details={"column": missing[0]},
-            )
-        try:
-            applied = frame.filter(expression) if column is None else frame.select(expression)
-            applied.collect_schema()
-        except pl.exceptions.PolarsError as error:
-            raise ExpressionInvalid(
-                f"{describe_path(path)}: {first_line(error)}", path=path
-            ) from None

@@ -15,6 +15,7 @@ from app.errors import WarehouseError, WarehouseUnavailable
 from app.etl.warehouse import open_warehouse
 from app.etl.warehouse.postgres import PostgresWarehouse
 from tests.unit.etl import warehouse_contract as contract
+from tests.unit.etl import warehouse_modes as modes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -33,6 +34,11 @@ async def warehouse(pg_url: str) -> AsyncIterator[Warehouse]:
 
 @pytest.mark.parametrize("scenario", contract.SCENARIOS, ids=lambda s: s.__name__)
 async def test_contract(warehouse: Warehouse, scenario: contract.Scenario) -> None:
+    await scenario(warehouse, contract.unique_table())
+
+
+@pytest.mark.parametrize("scenario", modes.SCENARIOS, ids=lambda s: s.__name__)
+async def test_modes(warehouse: Warehouse, scenario: modes.Scenario) -> None:
     await scenario(warehouse, contract.unique_table())
 
 

@@ -7,9 +7,28 @@ from urllib.parse import urlsplit
 from app.errors import ConfigError
 from app.etl.warehouse.duckdb import DuckDBWarehouse, duckdb_path
 from app.etl.warehouse.postgres import PostgresWarehouse
-from app.etl.warehouse.protocol import Mode, TableLoad, Warehouse
+from app.etl.warehouse.protocol import (
+    BatchStats,
+    LoadOptions,
+    LoadTotals,
+    Mode,
+    NewColumns,
+    StoredWatermark,
+    TableLoad,
+    Warehouse,
+)
 
-__all__ = ["Mode", "TableLoad", "Warehouse", "open_warehouse"]
+__all__ = [
+    "BatchStats",
+    "LoadOptions",
+    "LoadTotals",
+    "Mode",
+    "NewColumns",
+    "StoredWatermark",
+    "TableLoad",
+    "Warehouse",
+    "open_warehouse",
+]
 
 _POSTGRES_SCHEMES = {"postgresql", "postgresql+asyncpg", "postgres"}
 

@@ -1,21 +1,22 @@
-"""The embedded warehouse: a DuckDB file, loaded with Arrow batches in one transaction."""
+"""The embedded warehouse: a DuckDB file, loaded with Arrow batches through staging."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
-from app.errors import ConfigError, DataFlowError, WarehouseError, WarehouseUnavailable
-from app.etl.errors import SchemaMismatch, TableNotFound
+from app.errors import ConfigError
+from app.etl.errors import TableNotFound
 from app.etl.names import quote_ident
-from app.etl.warehouse.naming import check_columns, check_table, describe_mismatch, staging_table
-from app.etl.warehouse.sql import create_empty_like, delete_all, insert_select, select_from
+from app.etl.warehouse import ledger, runs
+from app.etl.warehouse.duckdb_database import DuckDBDatabase, duckdb_errors
+from app.etl.warehouse.naming import check_table
+from app.etl.warehouse.protocol import LoadOptions
+from app.etl.warehouse.sql import select_from
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from app.etl.warehouse.protocol import Mode
+    from app.etl.warehouse.staged_load import StagedLoad
 
 _T = TypeVar("_T")
 
@@ -31,7 +33,9 @@ _T = TypeVar("_T")
 # database, with its own transaction).
 _LOCK = threading.Lock()
 _CONNECTIONS: dict[Path, tuple[duckdb.DuckDBPyConnection, int]] = {}
-_VIEW_IDS = itertools.count()
+# Files whose ledger tables exist: created once, under _LOCK, so that two first loads do
+# not both create them and conflict.
+_LEDGER_READY: set[Path] = set()
 
 _COLUMNS_SQL = (
     "SELECT column_name FROM information_schema.columns "
@@ -63,15 +67,8 @@ def _release(path: Path) -> None:
 
 async def _in_thread(action: str, function: Callable[[], _T]) -> _T:
     """Run blocking DuckDB work off the event loop, with its errors typed."""
-    try:
+    with duckdb_errors(action):
         return await asyncio.to_thread(function)
-    except DataFlowError:
-        raise
-    except duckdb.IOException as error:
-        # Typically another process holds the file's lock; that may pass.
-        raise WarehouseUnavailable(f"{action}: {error}") from error
-    except duckdb.Error as error:
-        raise WarehouseError(f"{action}: {error}") from error
 
 
 def _columns(cursor: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -85,28 +82,65 @@ class DuckDBWarehouse:
         # Two first operations at once must not both take a reference on the file.
         self._opening = asyncio.Lock()
 
-    async def _cursor(self) -> duckdb.DuckDBPyConnection:
+    async def _open(self) -> duckdb.DuckDBPyConnection:
         async with self._opening:
             if self._connection is None:
                 self._connection = await _in_thread(
                     f"cannot open the warehouse {self._path}", lambda: _acquire(self._path)
                 )
-            connection = self._connection
+            return self._connection
+
+    async def _cursor(self) -> duckdb.DuckDBPyConnection:
+        connection = await self._open()
         return await _in_thread("cannot open a cursor", connection.cursor)
 
-    async def begin_load(self, *, table: str, mode: Mode, run_id: str) -> DuckDBTableLoad:
+    async def _database(self) -> DuckDBDatabase:
+        connection = await self._open()
+        cursor = await _in_thread("cannot open a cursor", connection.cursor)
+        db = DuckDBDatabase(cursor, connection.cursor)
+
+        def prepare() -> None:
+            # Zoned timestamps are compared and read back in UTC, not the host's zone.
+            cursor.execute("SET TimeZone = 'UTC'")
+            with _LOCK:
+                if self._path not in _LEDGER_READY:
+                    for statement in ledger.ddl_statements(db):
+                        cursor.execute(statement)
+                    _LEDGER_READY.add(self._path)
+
+        try:
+            await _in_thread("cannot prepare the warehouse", prepare)
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def begin_load(
+        self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
+    ) -> StagedLoad:
         check_table(table)
-        cursor = await self._cursor()
+        db = await self._database()
+        try:
+            return await runs.begin_staged_load(
+                db, table=table, mode=mode, run_id=run_id, options=options or LoadOptions()
+            )
+        except BaseException:
+            await db.close()
+            raise
 
-        def begin() -> None:
-            try:
-                cursor.begin()
-            except BaseException:
-                cursor.close()
-                raise
+    async def discard_run(self, run_id: str) -> None:
+        db = await self._database()
+        try:
+            await runs.discard_run(db, run_id)
+        finally:
+            await db.close()
 
-        await _in_thread(f"cannot start the load into {table}", begin)
-        return DuckDBTableLoad(cursor, table=table, mode=mode, run_id=run_id)
+    async def read_rejects(self, run_id: str) -> pl.DataFrame:
+        db = await self._database()
+        try:
+            return await runs.read_rejects(db, run_id)
+        finally:
+            await db.close()
 
     async def read_table(self, table: str) -> pl.DataFrame:
         check_table(table)
@@ -116,7 +150,6 @@ class DuckDBWarehouse:
             with cursor:
                 if not _columns(cursor, table):
                     raise TableNotFound(f"the warehouse has no table {table}")
-                # Zoned timestamps come back in UTC, not the host's zone.
                 cursor.execute("SET TimeZone = 'UTC'")
                 return cursor.execute(select_from(quote_ident(table))).pl()
 
@@ -145,103 +178,6 @@ class DuckDBWarehouse:
         if self._connection is not None:
             self._connection = None
             await asyncio.to_thread(_release, self._path)
-
-
-class DuckDBTableLoad:
-    """One transaction on one cursor; each batch goes in as Arrow through a registered view."""
-
-    def __init__(
-        self, cursor: duckdb.DuckDBPyConnection, *, table: str, mode: Mode, run_id: str
-    ) -> None:
-        self._cursor = cursor
-        self._table = table
-        self._mode = mode
-        self._target = staging_table(table, run_id) if mode == "replace" else table
-        self._columns: list[str] | None = None
-        self._finished = False
-        # A cancelled caller does not stop its thread: an abort must wait for a running
-        # insert rather than use the cursor alongside it.
-        self._lock = threading.Lock()
-
-    async def write(self, batch: pl.DataFrame) -> None:
-        if self._finished:
-            raise WarehouseError(f"the load into {self._table} is already finished")
-        await _in_thread(f"cannot load into {self._table}", lambda: self._insert(batch))
-
-    def _insert(self, batch: pl.DataFrame) -> None:
-        view = f"_batch_{next(_VIEW_IDS)}"
-        with self._lock:
-            self._cursor.register(view, batch.to_arrow())
-            try:
-                self._insert_view(batch, view)
-            finally:
-                self._cursor.unregister(view)
-
-    def _insert_view(self, batch: pl.DataFrame, view: str) -> None:
-        self._prepare(batch, view)
-        if batch.height:
-            self._cursor.execute(
-                insert_select(quote_ident(self._target), batch.columns, quote_ident(view))
-            )
-
-    def _prepare(self, batch: pl.DataFrame, view: str) -> None:
-        """Create or check the target table, once, from the first batch's schema."""
-        if self._columns is not None:
-            existing = self._columns
-        else:
-            columns = check_columns(batch.columns)
-            existing = _columns(self._cursor, self._target) if self._mode == "append" else []
-            if not existing:
-                self._cursor.execute(
-                    create_empty_like(quote_ident(self._target), quote_ident(view))
-                )
-                existing = columns
-        mismatch = describe_mismatch(self._table, existing, batch.columns)
-        if mismatch:
-            raise SchemaMismatch(mismatch)
-        self._columns = existing
-
-    async def commit(self) -> None:
-        if self._finished:
-            raise WarehouseError(f"the load into {self._table} is already finished")
-        try:
-            await _in_thread(f"cannot commit the load into {self._table}", self._commit)
-        except BaseException:
-            await self.abort()
-            raise
-        self._finished = True
-        await asyncio.to_thread(self._cursor.close)
-
-    def _commit(self) -> None:
-        with self._lock:
-            if self._mode == "replace":
-                self._swap_in()
-            self._cursor.commit()
-
-    def _swap_in(self) -> None:
-        table = quote_ident(self._table)
-        if self._columns is None:
-            # Nothing was written: replacing with nothing empties the table, keeping it.
-            if _columns(self._cursor, self._table):
-                self._cursor.execute(delete_all(table))
-            return
-        self._cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        self._cursor.execute(f"ALTER TABLE {quote_ident(self._target)} RENAME TO {table}")
-
-    async def abort(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-
-        def rollback() -> None:
-            with self._lock:
-                # A failed commit has already rolled back; closing the cursor discards
-                # whatever is left of the transaction either way.
-                with contextlib.suppress(duckdb.Error):
-                    self._cursor.rollback()
-                self._cursor.close()
-
-        await _in_thread(f"cannot roll back the load into {self._table}", rollback)
 
 
 def duckdb_path(target: str) -> Path:

@@ -1,15 +1,20 @@
-"""Names the warehouses share: checked table and column names, staging tables."""
+"""Names the warehouses share: checked table names, stored column names, staging tables."""
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import TYPE_CHECKING
 
 from app.errors import WarehouseError
-from app.etl.names import TABLE_NAME_RULE, column_name_problem, is_table_name
+from app.etl.names import MAX_IDENTIFIER_BYTES, TABLE_NAME_RULE, is_table_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+# Tables the warehouse keeps for itself; a destination may not take these names.
+RESERVED_PREFIXES = ("_dataflow_", "_stage_")
+_HASH_CHARS = 8
 
 
 def check_table(table: str) -> str:
@@ -19,13 +24,47 @@ def check_table(table: str) -> str:
     return table
 
 
-def check_columns(columns: Iterable[str]) -> list[str]:
-    names = list(columns)
-    for name in names:
-        problem = column_name_problem(name)
-        if problem:
-            raise WarehouseError(problem)
-    return names
+def check_destination(table: str) -> str:
+    check_table(table)
+    if table.startswith(RESERVED_PREFIXES):
+        raise WarehouseError(
+            f"{table!r}: names starting with {' or '.join(RESERVED_PREFIXES)} are the "
+            "warehouse's own; choose another table name"
+        )
+    return table
+
+
+def short_identifier(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
+    """`name`, or when over `limit` bytes its prefix plus a hash of the whole name.
+
+    PostgreSQL silently truncates long identifiers, so two long names sharing a prefix
+    would become one column; the hash keeps them apart, the same way every time.
+    """
+    encoded = name.encode()
+    if len(encoded) <= limit:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:_HASH_CHARS]
+    prefix = encoded[: limit - _HASH_CHARS - 1].decode(errors="ignore")
+    return f"{prefix}_{digest}"
+
+
+def stored_names(columns: Iterable[str]) -> dict[str, str]:
+    """Each column's name in the warehouse; refuses names no shortening can make safe."""
+    stored: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for name in columns:
+        if not name:
+            raise WarehouseError("a column name is empty")
+        if any(unicodedata.category(char).startswith("C") for char in name):
+            raise WarehouseError(f"column name {name!r} contains a control character")
+        short = short_identifier(name)
+        if short in taken:
+            raise WarehouseError(
+                f"columns {taken[short]!r} and {name!r} would both be stored as {short!r}; "
+                "rename one of them"
+            )
+        stored[name], taken[short] = short, name
+    return stored
 
 
 def staging_table(table: str, run_id: str) -> str:
@@ -34,18 +73,7 @@ def staging_table(table: str, run_id: str) -> str:
     return f"_stage_{table[:40]}_{digest}"
 
 
-def describe_mismatch(table: str, existing: list[str], incoming: list[str]) -> str | None:
-    """Why a batch with `incoming` columns cannot be appended to `existing`, or None."""
-    extra = [name for name in incoming if name not in existing]
-    missing = [name for name in existing if name not in incoming]
-    if not extra and not missing:
-        return None
-    parts = []
-    if extra:
-        parts.append(f"columns not in the table: {', '.join(extra)}")
-    if missing:
-        parts.append(f"table columns missing from the data: {', '.join(missing)}")
-    return (
-        f"cannot append to {table}: {'; '.join(parts)} "
-        "(load with mode replace to change the table's columns)"
-    )
+def index_name(table: str, columns: Iterable[str]) -> str:
+    """A deterministic, short name for the unique index a merge needs on its keys."""
+    digest = hashlib.sha256("\0".join([table, *columns]).encode()).hexdigest()[:12]
+    return f"_dataflow_key_{table[:36]}_{digest}"

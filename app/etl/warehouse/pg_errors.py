@@ -13,12 +13,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 # Failures a retry can cure: the server went away, is starting or shutting down, is out
-# of connections, or rolled us back to break a deadlock or a serialization conflict.
+# of connections, rolled us back to break a deadlock or a serialization conflict, or a
+# lock wait timed out.
 _TRANSIENT = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.TransactionRollbackError,
+    # Another load of the table held it past lock_timeout; it will finish.
+    asyncpg.exceptions.LockNotAvailableError,
     OSError,
     TimeoutError,
 )

@@ -99,3 +99,45 @@ def polars_type(data_type: str, precision: int | None, scale: int | None) -> pl.
         "timestamp without time zone": pl.Datetime("us"),
         "timestamp with time zone": pl.Datetime("us", "UTC"),
     }.get(data_type, pl.String())
+
+
+_STORED: dict[str, pl.DataType] = {
+    "smallint": pl.Int16(),
+    "integer": pl.Int32(),
+    "bigint": pl.Int64(),
+    "real": pl.Float32(),
+    "double precision": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "text": pl.String(),
+    "date": pl.Date(),
+    "time": pl.Time(),
+    "time without time zone": pl.Time(),
+    "timestamp": pl.Datetime("us"),
+    "timestamp without time zone": pl.Datetime("us"),
+    "timestamptz": pl.Datetime("us", "UTC"),
+    "timestamp with time zone": pl.Datetime("us", "UTC"),
+    "interval": pl.Duration("us"),
+    "bytea": pl.Binary(),
+}
+
+
+def column_dtype(data_type: str, precision: int | None, scale: int | None) -> pl.DataType:
+    """The Polars type of a stored column, from `information_schema.columns`.
+
+    Unlike `polars_type` (how a read types it), this is faithful: it is what a load
+    compares incoming types with. Types DataFlow never creates come back as Unknown.
+    """
+    if data_type == "numeric":
+        if precision is None or precision > 38:
+            return pl.Unknown()
+        return pl.Decimal(precision, scale or 0)
+    return _STORED.get(data_type, pl.Unknown())
+
+
+def stored_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The type a column of `dtype` has once stored in PostgreSQL."""
+    sql = pg_type(dtype)
+    if sql.startswith("numeric("):
+        precision, scale = (int(part) for part in sql[8:-1].split(","))
+        return pl.Decimal(precision, scale)
+    return _STORED[sql]

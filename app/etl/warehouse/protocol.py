@@ -2,33 +2,134 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import polars as pl
 
-Mode = Literal["append", "replace"]
+Mode = Literal["append", "replace", "merge"]
+NewColumns = Literal["evolve", "freeze", "discard"]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a load treats the table beyond its mode (all optional)."""
+
+    keys: tuple[str, ...] = ()
+    """Merge keys (mode merge only)."""
+    order_by: str | None = None
+    """Among rows of one run with the same keys, the one with the greatest value wins."""
+    new_columns: NewColumns = "evolve"
+    declared: Mapping[str, pl.DataType] = field(default_factory=dict)
+    """Types the contract declares: the table must hold them without narrowing."""
+    pipeline: str = ""
+    """Watermarks are kept per (pipeline, table)."""
+    cursor: str | None = None
+    """The incremental cursor column whose maximum becomes the watermark."""
+    attempt: int = 1
+    """The run's attempt: a later attempt takes the load over, fencing earlier ones."""
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """One batch's counts, kept in the ledger so a resumed run reports the whole run."""
+
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+    cursor_max: Any = None
+    """The largest cursor value the batch read (None without one)."""
+    fingerprint: str | None = None
+    """Where the batch starts and a hash of its ends: a resumed run checks it re-read
+    the same batch."""
+
+
+@dataclass(frozen=True)
+class LoadTotals:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_filtered: int = 0
+    batches: int = 0
+    watermark: Any = None
+
+
+@dataclass(frozen=True)
+class StoredWatermark:
+    column: str
+    value: Any
 
 
 class TableLoad(Protocol):
-    """One load into one table: invisible to readers until `commit`."""
+    """One run's load into one table: invisible to readers until `commit`.
 
-    async def write(self, batch: pl.DataFrame) -> None: ...
+    Every batch commits on its own into the run's staging table, recorded in a ledger
+    keyed by (run, batch); `commit` applies the whole run to the table (and moves the
+    watermark) in one transaction.
+    """
 
-    async def commit(self) -> None:
-        """Make everything written visible at once."""
+    @property
+    def committed(self) -> Mapping[int, BatchStats]:
+        """Batches an earlier attempt of this run already committed (resume skips them)."""
+        ...
+
+    @property
+    def applied(self) -> LoadTotals | None:
+        """Set when this run was already applied: there is nothing left to do."""
+        ...
+
+    @property
+    def watermark(self) -> StoredWatermark | None:
+        """The watermark of (pipeline, table) before this run."""
+        ...
+
+    async def write(self, batch: pl.DataFrame) -> None:
+        """Write the next batch (numbered after the last one written or committed)."""
+        ...
+
+    async def write_batch(
+        self,
+        number: int,
+        batch: pl.DataFrame,
+        *,
+        rejects: pl.DataFrame | None = None,
+        stats: BatchStats | None = None,
+    ) -> None:
+        """Commit batch `number` to staging with its rejects; a no-op if already there."""
+        ...
+
+    async def commit(self) -> LoadTotals:
+        """Apply the run to the table and move the watermark, in one transaction."""
         ...
 
     async def abort(self) -> None:
-        """Leave the table exactly as it was before the load (a no-op once finished)."""
+        """Discard the run's staging, ledger and rejects: the warehouse is as before."""
+        ...
+
+    async def suspend(self) -> None:
+        """Stop, keeping committed batches so a later attempt resumes after them."""
         ...
 
 
 class Warehouse(Protocol):
-    async def begin_load(self, *, table: str, mode: Mode, run_id: str) -> TableLoad: ...
+    async def begin_load(
+        self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
+    ) -> TableLoad: ...
+
+    async def discard_run(self, run_id: str) -> None:
+        """Remove what an unfinished run left (staging, ledger, rejects); idempotent."""
+        ...
 
     async def read_table(self, table: str) -> pl.DataFrame:
         """The whole table (tests, previews); a missing one raises `TableNotFound`."""
+        ...
+
+    async def read_rejects(self, run_id: str) -> pl.DataFrame:
+        """The rows a run quarantined, in source order."""
         ...
 
     async def table_exists(self, table: str) -> bool: ...

@@ -9,39 +9,28 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from app.errors import ExpressionInvalid, SourceMalformed, TransformFailed
+from app.errors import ExpressionInvalid, SourceMalformed, TransformFailed, WarehouseUnavailable
 from app.etl import engine
-from app.etl.engine import LoadResult, run_pipeline
-from app.etl.errors import SchemaMismatch
-from app.etl.sample import write_orders_csv
-from app.etl.sources import csv as csv_source
-from app.etl.sources import parse_source
-from app.etl.sources.csv import iter_csv_batches
-from app.etl.sources.policy import SourcePolicy
-from app.etl.spec import parse_spec
+from app.etl.engine import LoadResult
+from app.etl.errors import ContractViolation, SourceChanged
+from app.etl.sources import csv as csv_module
+from app.etl.sources.reader import open_reader
 from app.etl.warehouse import open_warehouse
 from tests.unit.etl import warehouse_contract as contract
+from tests.unit.etl.engine_helpers import (
+    ORDERS_STEPS,
+    Events,
+    csv_source,
+    expected_orders,
+    orders_source,
+    run,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from app.etl.sources import SourceConfig
-    from app.etl.warehouse import Mode, TableLoad, Warehouse
-
-Event = tuple[str, str, dict[str, Any]]
-ORDERS_STEPS = [
-    {"filter": "status <> 'cancelled'"},
-    {"derive": {"revenue": "quantity * unit_price * (1 - discount)"}},
-]
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[Event] = []
-
-    async def __call__(self, kind: str, stage: str, payload: dict[str, Any]) -> None:
-        self.seen.append((kind, stage, payload))
+    from app.etl.warehouse import BatchStats, LoadOptions, LoadTotals, Mode, Warehouse
 
 
 @pytest.fixture
@@ -49,33 +38,6 @@ async def warehouse(tmp_path: Path) -> AsyncIterator[Warehouse]:
     warehouse = open_warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     yield warehouse
     await warehouse.close()
-
-
-def orders_source(tmp_path: Path, rows: int) -> SourceConfig:
-    path = write_orders_csv(tmp_path / "orders.csv", rows, seed=3)
-    return parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
-
-
-def expected_orders(source: SourceConfig) -> pl.DataFrame:
-    """The same transformation, computed independently with plain Polars expressions."""
-    return (
-        pl.read_csv(source.path, try_parse_dates=True)
-        .filter(pl.col("status") != "cancelled")
-        .with_columns(revenue=pl.col("quantity") * pl.col("unit_price") * (1 - pl.col("discount")))
-    )
-
-
-async def run(
-    source: SourceConfig, warehouse: Warehouse, spec: dict[str, Any], batch_rows: int, emit: Any
-) -> LoadResult:
-    return await run_pipeline(
-        source=source,
-        spec=parse_spec(spec),
-        warehouse=warehouse,
-        run_id="run-1",
-        emit=emit,
-        batch_rows=batch_rows,
-    )
 
 
 async def test_orders_load_the_expected_rows_and_events(
@@ -94,25 +56,35 @@ async def test_orders_load_the_expected_rows_and_events(
         rows_written=expected.height,
         rows_rejected=0,
         rows_filtered=1_000 - expected.height,
+        batches=4,
     )
     assert events.seen[:3] == [
         ("stage_started", "extract", {}),
         ("stage_started", "transform", {}),
         ("stage_started", "load", {"table": "orders_clean", "mode": "replace"}),
     ]
-    progress = [payload for kind, _, payload in events.seen if kind == "progress"]
-    assert len(progress) >= 4  # 1,000 rows in batches of at most 300
-    assert [p["batches"] for p in progress] == list(range(1, len(progress) + 1))
+    progress = events.progress()
+    assert len(progress) == 4  # 1,000 rows in batches of at most 300
+    assert [p["batches"] for p in progress] == [1, 2, 3, 4]
     assert progress[-1] == {
         "rows_read": 1_000,
         "rows_written": expected.height,
+        "rows_rejected": 0,
         "rows_filtered": 1_000 - expected.height,
-        "batches": len(progress),
+        "batches": 4,
+        "batches_resumed": 0,
     }
-    assert all(p["rows_read"] == p["rows_written"] + p["rows_filtered"] for p in progress)
+    assert all(
+        p["rows_read"] == p["rows_written"] + p["rows_rejected"] + p["rows_filtered"]
+        for p in progress
+    )
     assert events.seen[3 + len(progress) :] == [
         ("stage_finished", "extract", {"rows_read": 1_000}),
-        ("stage_finished", "transform", {"rows_filtered": 1_000 - expected.height}),
+        (
+            "stage_finished",
+            "transform",
+            {"rows_filtered": 1_000 - expected.height, "rows_rejected": 0},
+        ),
         ("stage_finished", "load", {"rows_written": expected.height}),
     ]
 
@@ -120,50 +92,62 @@ async def test_orders_load_the_expected_rows_and_events(
 async def test_append_runs_accumulate(tmp_path: Path, warehouse: Warehouse) -> None:
     source = orders_source(tmp_path, 200)
     spec = {"steps": ORDERS_STEPS, "destination": {"table": "orders_all"}}
-    await run(source, warehouse, spec, 64, Events())
-    await run(source, warehouse, spec, 64, Events())
+    await run(source, warehouse, spec, 64, run_id="first")
+    await run(source, warehouse, spec, 64, run_id="second")
     expected = expected_orders(source)
     assert (await warehouse.read_table("orders_all")).height == 2 * expected.height
+
+
+async def test_the_same_run_delivered_twice_loads_once(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    source = orders_source(tmp_path, 200)
+    spec = {"steps": ORDERS_STEPS, "destination": {"table": "orders_once"}}
+    first = await run(source, warehouse, spec, 64, run_id="run-1")
+    again = await run(source, warehouse, spec, 64, run_id="run-1", attempt=2)
+    assert again == first
+    assert (await warehouse.read_table("orders_once")).height == expected_orders(source).height
 
 
 async def test_a_malformed_row_in_a_later_batch_leaves_the_table_unchanged(
     tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A small type-inference sample, as a big file would have: the bad row is found late.
-    monkeypatch.setattr(csv_source, "SAMPLE_BYTES", 1024)
+    monkeypatch.setattr(csv_module, "SAMPLE_BYTES", 1024)
     await contract.load(warehouse, "guarded", "append", contract.orders(range(5)))
     lines = [f"{i},order {i},{i * 1.5}" for i in range(5, 2_000)]
     lines[1_500] = "1505,order 1505,2257.5,unexpected"  # line 1502 of the file
-    path = tmp_path / "late.csv"
-    path.write_text("id,name,amount\n" + "\n".join(lines) + "\n")
-    source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
+    source = csv_source(tmp_path, "late.csv", "id,name,amount\n" + "\n".join(lines) + "\n")
     events = Events()
     spec = {"steps": [], "destination": {"table": "guarded"}}
 
     with pytest.raises(SourceMalformed) as raised:
-        await run(source, warehouse, spec, 50, events)
+        await run(source, warehouse, spec, 50, events, run_id="late")
 
     assert raised.value.code == "SOURCE_MALFORMED"
     assert "line 1502" in raised.value.message
     assert_frame_equal(await contract.rows(warehouse, "guarded"), contract.orders(range(5)))
-    assert any(kind == "progress" for kind, _, _ in events.seen)  # it failed mid-stream
+    assert events.progress()  # it failed mid-stream
     assert not any(kind == "stage_finished" for kind, _, _ in events.seen)
+    # Terminal: nothing of the run is kept to resume from.
+    resumed = await warehouse.begin_load(table="guarded", mode="append", run_id="late")
+    assert not resumed.committed
+    await resumed.abort()
 
 
 async def test_a_runtime_transform_error_leaves_the_table_unchanged(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
     await contract.load(warehouse, "codes", "append", pl.DataFrame({"code": ["1"], "n": [1]}))
-    path = tmp_path / "codes.csv"
-    path.write_text("code,n\n" + "".join(f"{i},{i}\n" for i in range(300)) + "abc,300\n")
-    source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
+    text = "code,n\n" + "".join(f"{i},{i}\n" for i in range(300)) + "abc,300\n"
+    source = csv_source(tmp_path, "codes.csv", text)
     spec = {
         "steps": [{"derive": {"n": "CAST(code AS INTEGER)"}}],
         "destination": {"table": "codes"},
     }
 
     with pytest.raises(TransformFailed) as raised:
-        await run(source, warehouse, spec, 100, Events())
+        await run(source, warehouse, spec, 100)
 
     assert raised.value.path == ["steps", "0", "derive"]
     assert (await warehouse.read_table("codes")).to_dicts() == [{"code": "1", "n": 1}]
@@ -175,7 +159,7 @@ async def test_an_unknown_column_fails_before_anything_loads(
     source = orders_source(tmp_path, 10)
     spec = {"steps": [{"filter": "stat = 'paid'"}], "destination": {"table": "never"}}
     with pytest.raises(ExpressionInvalid) as raised:
-        await run(source, warehouse, spec, 100, Events())
+        await run(source, warehouse, spec, 100)
     assert "`stat`" in raised.value.message
     assert not await warehouse.table_exists("never")
 
@@ -183,17 +167,15 @@ async def test_an_unknown_column_fails_before_anything_loads(
 async def test_a_source_with_only_a_header_creates_an_empty_table(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
-    path = tmp_path / "empty.csv"
-    path.write_text("quantity,unit_price\n")
-    source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
+    source = csv_source(tmp_path, "empty.csv", "quantity,unit_price\n")
     spec = {
         "steps": [{"derive": {"total": "quantity || unit_price"}}],
         "destination": {"table": "e"},
     }
 
-    result = await run(source, warehouse, spec, 100, Events())
+    result = await run(source, warehouse, spec, 100)
 
-    assert result == LoadResult(rows_read=0, rows_written=0, rows_rejected=0, rows_filtered=0)
+    assert result == LoadResult(batches=1)
     assert (await warehouse.read_table("e")).columns == ["quantity", "unit_price", "total"]
 
 
@@ -211,26 +193,83 @@ async def test_a_failing_event_sink_aborts_the_load(tmp_path: Path, warehouse: W
     assert not await warehouse.table_exists("watched")
 
 
+async def test_a_transient_failure_keeps_progress_and_the_retry_resumes(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    """The retry (same run, next attempt) skips the batches already committed and ends
+    with every row exactly once."""
+    source = orders_source(tmp_path, 1_000)
+    spec = {"steps": ORDERS_STEPS, "destination": {"table": "resumed"}}
+    await contract.load(warehouse, "resumed", "append", expected_orders(source).head(0))
+    calls = 0
+
+    async def flaky(kind: str, stage: str, payload: dict[str, Any]) -> None:
+        nonlocal calls
+        del stage, payload
+        calls += kind == "progress"
+        if calls == 5:
+            raise WarehouseUnavailable("connection reset")
+
+    with pytest.raises(WarehouseUnavailable):
+        await run(source, warehouse, spec, 100, flaky, run_id="flaky")
+    assert (await warehouse.read_table("resumed")).height == 0
+
+    events = Events()
+    result = await run(source, warehouse, spec, 100, events, run_id="flaky", attempt=2)
+
+    loaded = (await warehouse.read_table("resumed")).sort("order_id")
+    assert_frame_equal(loaded, expected_orders(source))
+    assert result.batches_resumed >= 4
+    assert result.rows_read == 1_000
+    assert events.progress()[0]["batches_resumed"] == 1
+
+
+async def test_a_resumed_run_whose_source_changed_fails_cleanly(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    source = orders_source(tmp_path, 500)
+    spec = {"steps": [], "destination": {"table": "changing"}}
+
+    async def fail_late(kind: str, stage: str, payload: dict[str, Any]) -> None:
+        del stage
+        if kind == "progress" and payload["batches"] == 3:
+            raise WarehouseUnavailable("connection reset")
+
+    with pytest.raises(WarehouseUnavailable):
+        await run(source, warehouse, spec, 100, fail_late, run_id="changing")
+    orders_source(tmp_path, 500, seed=4)  # the file is rewritten: as many rows, others
+    with pytest.raises(SourceChanged):
+        await run(source, warehouse, spec, 100, run_id="changing", attempt=2)
+    assert not await warehouse.table_exists("changing")
+
+
 async def test_reading_stays_a_bounded_distance_ahead_of_writing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a warehouse that stalls, the reader stops after a few batches: memory is bounded."""
     read = 0
 
-    def counted(*args: Any, **kwargs: Any) -> Iterator[pl.DataFrame]:
-        nonlocal read
-        for batch in iter_csv_batches(*args, **kwargs):
-            read += 1
-            yield batch
+    def counted(*args: Any) -> Any:
+        reader = open_reader(*args)
+        batches = reader.batches
 
-    monkeypatch.setattr(engine, "iter_csv_batches", counted)
+        async def counting(batch_rows: int) -> AsyncIterator[pl.DataFrame]:
+            nonlocal read
+            async for batch in batches(batch_rows):
+                read += 1
+                yield batch
+
+        reader.batches = counting  # type: ignore[method-assign]
+        return reader
+
+    monkeypatch.setattr(engine, "open_reader", counted)
     stalled = StalledWarehouse()
     source = orders_source(tmp_path, 2_000)
     spec = {"steps": ORDERS_STEPS, "destination": {"table": "slow"}}
-    task = asyncio.create_task(run(source, stalled, spec, 50, Events()))
+    task = asyncio.create_task(run(source, stalled, spec, 50))
     await asyncio.wait_for(stalled.writing.wait(), 10)
     await asyncio.sleep(0.5)  # time for a runaway reader to read far ahead
-    assert read <= engine.QUEUE_DEPTH + 2
+    assert read <= engine.QUEUE_DEPTH + 3
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -238,11 +277,11 @@ async def test_reading_stays_a_bounded_distance_ahead_of_writing(
 
 
 async def test_a_failing_abort_keeps_the_error_that_caused_it(tmp_path: Path) -> None:
-    warehouse = StalledWarehouse(write_error=SchemaMismatch("cannot append"), abort_error=True)
+    warehouse = StalledWarehouse(write_error=ContractViolation("frozen"), abort_error=True)
     source = orders_source(tmp_path, 10)
     spec = {"steps": ORDERS_STEPS, "destination": {"table": "t"}}
-    with pytest.raises(SchemaMismatch):
-        await run(source, warehouse, spec, 100, Events())
+    with pytest.raises(ContractViolation):
+        await run(source, warehouse, spec, 100)
     assert warehouse.aborted
 
 
@@ -254,12 +293,23 @@ class StalledWarehouse:
         self.aborted = False
         self.write_error = write_error
         self.abort_error = abort_error
+        self.committed: dict[int, BatchStats] = {}
+        self.applied: LoadTotals | None = None
+        self.watermark = None
 
-    async def begin_load(self, *, table: str, mode: Mode, run_id: str) -> TableLoad:
-        del table, mode, run_id
+    async def begin_load(
+        self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
+    ) -> StalledWarehouse:
+        del table, mode, run_id, options
         return self
 
+    async def discard_run(self, run_id: str) -> None:
+        raise NotImplementedError
+
     async def read_table(self, table: str) -> pl.DataFrame:
+        raise NotImplementedError
+
+    async def read_rejects(self, run_id: str) -> pl.DataFrame:
         raise NotImplementedError
 
     async def table_exists(self, table: str) -> bool:
@@ -272,14 +322,20 @@ class StalledWarehouse:
         raise NotImplementedError
 
     async def write(self, batch: pl.DataFrame) -> None:
-        del batch
+        raise NotImplementedError
+
+    async def write_batch(self, number: int, batch: pl.DataFrame, **kwargs: Any) -> None:
+        del number, batch, kwargs
         self.writing.set()
         if self.write_error:
             raise self.write_error
         await asyncio.Event().wait()
 
-    async def commit(self) -> None:
+    async def commit(self) -> LoadTotals:
         raise AssertionError("never reached")
+
+    async def suspend(self) -> None:
+        raise AssertionError("only transient failures suspend")
 
     async def abort(self) -> None:
         self.aborted = True

@@ -28,8 +28,15 @@ ORDERS = pl.Schema(
 )
 
 
+MEASURES_PATH = ["steps", "0", "aggregate", "measures"]
+
+
 def spec_with(*steps: dict[str, Any], table: str = "orders") -> dict[str, Any]:
     return {"steps": list(steps), "destination": {"table": table}}
+
+
+def with_key(key: str, value: Any) -> dict[str, Any]:
+    return {"destination": {"table": "t"}, key: value}
 
 
 def test_a_good_spec_parses() -> None:
@@ -59,13 +66,13 @@ def test_steps_and_mode_have_defaults() -> None:
 
 def test_an_unknown_step_names_its_kind_place_and_the_known_kinds() -> None:
     with pytest.raises(UnknownStep) as raised:
-        parse_spec(spec_with({"filter": "quantity > 1"}, {"dedupe": {"keys": ["order_id"]}}))
+        parse_spec(spec_with({"filter": "quantity > 1"}, {"pivot": {"on": ["order_id"]}}))
     error = raised.value
     assert error.code == "UNKNOWN_STEP"
-    assert error.path == ["steps", "1", "dedupe"]
+    assert error.path == ["steps", "1", "pivot"]
     assert "steps[1]" in error.message
-    assert "'dedupe'" in error.message
-    assert "derive, filter" in error.message
+    assert "'pivot'" in error.message
+    assert "aggregate, cast, dedupe, derive, fill_null, filter, flatten" in error.message
 
 
 @pytest.mark.parametrize("expression", ["amount >>> 3", "(", "quantity >", "a; drop table x"])
@@ -77,6 +84,13 @@ def test_a_filter_that_does_not_parse_names_its_step(expression: str) -> None:
     assert error.path == ["steps", "1", "filter"]
     assert error.message.startswith("steps[1].filter: cannot parse")
     assert expression in error.message
+
+
+def test_a_contract_check_that_does_not_parse_names_its_place() -> None:
+    with pytest.raises(ExpressionInvalid) as raised:
+        parse_spec({"destination": {"table": "t"}, "contract": {"checks": ["a > 0", "a >"]}})
+    assert raised.value.path == ["contract", "checks", "1"]
+    assert raised.value.message.startswith("contract.checks[1]: cannot parse")
 
 
 def test_a_derive_that_does_not_parse_names_its_column_and_polars_reason() -> None:
@@ -112,7 +126,36 @@ def test_the_longest_table_name_is_accepted() -> None:
     ("raw", "path"),
     [
         ({"steps": []}, ["destination"]),
-        ({"destination": {"table": "t", "mode": "merge"}}, ["destination", "mode"]),
+        ({"destination": {"table": "t", "mode": "merge"}}, ["destination", "keys"]),
+        ({"destination": {"table": "t", "mode": "upsert"}}, ["destination", "mode"]),
+        ({"destination": {"table": "t", "order_by": "x"}}, ["destination", "order_by"]),
+        ({"destination": {"table": "_dataflow_rejects"}}, ["destination", "table"]),
+        (
+            {"destination": {"table": "t"}, "contract": {"columns": {"a": "Int"}}},
+            ["contract", "columns", "a"],
+        ),
+        (
+            {"destination": {"table": "t"}, "contract": {"bad_rows": "drop"}},
+            ["contract", "bad_rows"],
+        ),
+        ({"destination": {"table": "t"}, "incremental": {}}, ["incremental", "cursor"]),
+        ({"destination": {"table": "t"}, "dataset": "orders"}, ["dataset"]),
+        (spec_with({"select": []}), ["steps", "0", "select"]),
+        (spec_with({"rename": {"a": "b c"}}), ["steps", "0", "rename", "a"]),
+        (spec_with({"cast": {"a": "Integer"}}), ["steps", "0", "cast", "a"]),
+        (spec_with({"dedupe": {"keys": ["a"], "keep": "any"}}), ["steps", "0", "dedupe", "keep"]),
+        (
+            spec_with({"aggregate": {"measures": {"n": "eval(a)"}}}),
+            ["steps", "0", "aggregate", "measures"],
+        ),
+        (
+            spec_with({"aggregate": {"measures": {"n": "sum(*)"}}}),
+            ["steps", "0", "aggregate", "measures"],
+        ),
+        (spec_with({"join": {"on": ["a"]}}), ["steps", "0", "join"]),
+        (spec_with({"join": {"table": "x", "source": "y", "on": ["a"]}}), ["steps", "0", "join"]),
+        (spec_with({"flatten": {"depth": 9}}), ["steps", "0", "flatten", "depth"]),
+        (spec_with({"limit": -1}), ["steps", "0", "limit"]),
         ({"destination": {"table": "t", "keys": ["id"]}}, ["destination", "keys"]),
         ({"destination": {"table": "t"}, "stpes": []}, ["stpes"]),
         ({"steps": "filter", "destination": {"table": "t"}}, ["steps"]),

@@ -10,6 +10,7 @@ from app.errors import ConfigError
 from app.etl.warehouse import open_warehouse
 from app.etl.warehouse.duckdb import DuckDBWarehouse
 from tests.unit.etl import warehouse_contract as contract
+from tests.unit.etl import warehouse_modes as modes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -27,6 +28,11 @@ async def warehouse(tmp_path: Path) -> AsyncIterator[Warehouse]:
 
 @pytest.mark.parametrize("scenario", contract.SCENARIOS, ids=lambda s: s.__name__)
 async def test_contract(warehouse: Warehouse, scenario: contract.Scenario) -> None:
+    await scenario(warehouse, contract.unique_table())
+
+
+@pytest.mark.parametrize("scenario", modes.SCENARIOS, ids=lambda s: s.__name__)
+async def test_modes(warehouse: Warehouse, scenario: modes.Scenario) -> None:
     await scenario(warehouse, contract.unique_table())
 
 

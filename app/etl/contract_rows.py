@@ -1,0 +1,136 @@
+"""Splitting a batch into the rows that keep the contract and the rejected ones.
+
+One lazy plan per batch: a reason column is computed for every row (the first broken
+rule wins), then the batch is filtered both ways. No Python runs per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from app.errors import TransformFailed
+from app.etl.casting import cast_to
+from app.etl.contract_types import type_name
+from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN, SOURCE_COLUMN
+from app.etl.step_base import first_line
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from app.etl.contract import Contract
+
+REASON = "_dataflow_reason"
+REJECT_SCHEMA = pl.Schema(
+    {"source": pl.String(), "row_number": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
+)
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What a row must satisfy: declared types, required columns, checks."""
+
+    casts: dict[str, pl.DataType]
+    required: tuple[str, ...] = ()
+    checks: tuple[tuple[str, pl.Expr], ...] = ()
+    required_reason: str = "column `{}` is required but missing"
+
+    @classmethod
+    def for_source(cls, contract: Contract | None, cursor: str | None) -> RowRules | None:
+        """Rules on rows as read; an incremental cursor is required (a row without one
+        could never be judged older than the watermark)."""
+        required = [*(contract.required if contract else []), *([cursor] if cursor else [])]
+        if contract is None and not required:
+            return None
+        return cls(
+            casts=contract.declared() if contract else {},
+            required=tuple(dict.fromkeys(required)),
+            checks=tuple(contract.check_expressions()) if contract else (),
+        )
+
+    @classmethod
+    def for_output(cls, keys: Sequence[str]) -> RowRules | None:
+        """Rules on rows about to load: merge keys may not be null."""
+        if not keys:
+            return None
+        return cls(casts={}, required=tuple(keys), required_reason="merge key `{}` is null")
+
+
+def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows that keep the rules, cast to the declared types; their rejects)."""
+    schema = frame.schema
+    flags = [
+        _cast_failure(name, schema[name], dtype).alias(f"_dataflow_bad_{index}")
+        for index, (name, dtype) in enumerate(rules.casts.items())
+        if name in schema and schema[name] != dtype
+    ]
+    casts = [
+        cast_to(pl.col(name), schema[name], dtype, strict=False).alias(name)
+        if name in schema
+        else pl.lit(None, dtype).alias(name)
+        for name, dtype in rules.casts.items()
+    ]
+    missing = [
+        pl.when(pl.col(name).is_null()).then(pl.lit(rules.required_reason.replace("{}", name)))
+        if name in schema or name in rules.casts
+        else pl.lit(rules.required_reason.replace("{}", name))
+        for name in rules.required
+    ]
+    failed = [
+        pl.when(check.not_()).then(pl.lit(f"check failed: {text}")) for text, check in rules.checks
+    ]
+    reasons = [pl.col(flag.meta.output_name()) for flag in flags] + missing + failed
+    try:
+        judged = (
+            frame.lazy()
+            .with_columns(flags)
+            .with_columns(casts)
+            .with_columns(
+                pl.coalesce(reasons).alias(REASON)
+                if reasons
+                else pl.lit(None, pl.String).alias(REASON)
+            )
+            .drop([flag.meta.output_name() for flag in flags])
+            .collect()
+        )
+    except pl.exceptions.PolarsError as error:
+        raise TransformFailed(f"contract: {first_line(error)}", path=["contract"]) from error
+    bad = judged.get_column(REASON).is_not_null()
+    if not bad.any():
+        return judged.drop(REASON), pl.DataFrame(schema=REJECT_SCHEMA)
+    return judged.filter(~bad).drop(REASON), rejected_rows(frame.filter(bad), judged.filter(bad))
+
+
+def _first_reason(reasons: list[pl.Expr]) -> pl.Expr:
+    first = pl.coalesce(reasons) if reasons else pl.lit(None, pl.String)
+    return first.alias(REASON)
+
+
+def _cast_failure(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """The reason a value does not convert, or null when it does (or is null)."""
+    value = pl.col(name)
+    converted = cast_to(value, source, target, strict=False)
+    return pl.when(value.is_not_null() & converted.is_null()).then(
+        pl.concat_str(
+            pl.lit(f"column `{name}` expected {type_name(target)}, got '"),
+            value.cast(pl.String),
+            pl.lit("'"),
+        )
+    )
+
+
+def rejected_rows(raw: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
+    """Reject rows: where each came from, why, and its values as read (JSON)."""
+    data = [name for name in raw.columns if name not in LOCATION_COLUMNS]
+    location = [
+        (pl.col(SOURCE_COLUMN) if SOURCE_COLUMN in raw.columns else pl.lit(None, pl.String))
+        .cast(pl.String)
+        .alias("source"),
+        (pl.col(ROW_COLUMN) if ROW_COLUMN in raw.columns else pl.lit(None, pl.Int64))
+        .cast(pl.Int64)
+        .alias("row_number"),
+    ]
+    raw_json = pl.struct(data).struct.json_encode() if data else pl.lit("{}")
+    return raw.select(*location, judged.get_column(REASON).alias("reason"), raw_json.alias("raw"))

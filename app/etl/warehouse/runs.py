@@ -1,0 +1,121 @@
+"""Starting a run's load (fresh, resumed or already applied), and cleaning one up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from app.errors import WarehouseError
+from app.etl.errors import LoadTakenOver
+from app.etl.warehouse import ledger
+from app.etl.warehouse.naming import check_destination, staging_table
+from app.etl.warehouse.staged_load import StagedLoad, discard
+from app.etl.warehouse.staging_schema import StagingSchema
+
+if TYPE_CHECKING:
+    from app.etl.warehouse.database import Database
+    from app.etl.warehouse.protocol import BatchStats, LoadOptions, LoadTotals, Mode
+
+REJECT_SCHEMA = pl.Schema(
+    {
+        "batch_no": pl.Int64(),
+        "source": pl.String(),
+        "row_number": pl.Int64(),
+        "reason": pl.String(),
+        "raw": pl.String(),
+    }
+)
+
+
+async def begin_staged_load(
+    db: Database, *, table: str, mode: Mode, run_id: str, options: LoadOptions
+) -> StagedLoad:
+    """Take the table, then start the run's load or pick up where its last attempt was."""
+    check_destination(table)
+    staging = staging_table(table, run_id)
+    with db.errors(f"cannot start the load into {table}"):
+        async with db.transaction():
+            await ledger.ensure_tables(db)
+        await db.lock_table(table)
+        async with db.transaction():
+            committed, applied = await _claim(db, table, mode, run_id, staging, options)
+            watermark = await ledger.read_watermark(db, options.pipeline, table)
+            target = await db.table_schema(table)
+            staged = await db.table_schema(staging) if applied is None else None
+            if committed and staged is None:
+                # The ledger outlived its staging table (dropped by hand): start afresh.
+                await ledger.forget_run(db, run_id, keep_load=True)
+                committed = {}
+    if applied is not None:
+        await db.close()  # nothing left to do: the load answers from the ledger
+    schema = StagingSchema(
+        db, table=table, staging=staging, mode=mode, options=options, target=target, staged=staged
+    )
+    return StagedLoad(
+        db,
+        table=table,
+        mode=mode,
+        run_id=run_id,
+        options=options,
+        staging=staging,
+        schema=schema,
+        committed=committed,
+        applied=applied,
+        watermark=watermark,
+    )
+
+
+async def _claim(
+    db: Database, table: str, mode: Mode, run_id: str, staging: str, options: LoadOptions
+) -> tuple[dict[int, BatchStats], LoadTotals | None]:
+    """(batches already committed, totals if the run was already applied)."""
+    found = await ledger.find_load(db, run_id)
+    if found is None:
+        await ledger.insert_load(
+            db, run_id, options.pipeline, table, mode, staging, options.attempt
+        )
+        return {}, None
+    if (found[0], found[1]) != (table, mode):
+        raise WarehouseError(
+            f"run {run_id} already loads {found[0]} ({found[1]}); it cannot load {table} ({mode})"
+        )
+    if found[4] == "applied":
+        return {}, ledger.totals_of(found)
+    if not await ledger.take_over(db, run_id, options.attempt):
+        raise LoadTakenOver(
+            f"run {run_id}: attempt {found[3]} owns the load, not {options.attempt}"
+        )
+    return await ledger.committed_batches(db, run_id), None
+
+
+async def discard_run(db: Database, run_id: str) -> None:
+    """Drop an unfinished run's staging, ledger rows and rejects (applied runs stay)."""
+    with db.errors(f"cannot discard run {run_id}"):
+        async with db.transaction():
+            await ledger.ensure_tables(db)
+        found = await _find(db, run_id)
+        if found is None or found[4] == "applied":
+            return
+        await db.lock_table(found[0])
+        async with db.transaction():
+            await discard(db, run_id, found[2])
+
+
+async def _find(db: Database, run_id: str) -> tuple[Any, ...] | None:
+    async with db.transaction():
+        return await ledger.find_load(db, run_id)
+
+
+async def read_rejects(db: Database, run_id: str) -> pl.DataFrame:
+    raw = "raw::text" if db.dialect == "postgres" else "raw"
+    with db.errors(f"cannot read the rejects of run {run_id}"):
+        async with db.transaction():
+            await ledger.ensure_tables(db)
+            rows = await db.fetch(
+                f"SELECT batch_no, source, row_number, reason, {raw} "  # noqa: S608
+                f"FROM {db.qualify(ledger.REJECTS)} WHERE run_id = $1 "
+                "ORDER BY batch_no, row_number",
+                run_id,
+            )
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
