@@ -14,7 +14,7 @@ _TRANSIENT_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     TimeoutError,
     OSError,
     asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
     redis.ConnectionError,
@@ -25,14 +25,32 @@ _TRANSIENT_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
 
 
 def is_transient(error: BaseException) -> bool:
+    """Our typed errors say whether a retry helps, unless what caused them was a lost
+    connection: then the root cause decides (a load that failed because its connection
+    was killed will succeed on a new one)."""
+    if isinstance(error, DataFlowError) and isinstance(error, Transient):
+        return True
+    return any(_infrastructure_transient(cause) for cause in _causes(error))
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _infrastructure_transient(error: BaseException) -> bool:
     if isinstance(error, DataFlowError):
-        return isinstance(error, Transient)
+        return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, _TRANSIENT_INFRASTRUCTURE):
-        return True
-    cause = error.__cause__ or error.__context__
-    return cause is not None and cause is not error and is_transient(cause)
+    if isinstance(error, asyncpg.exceptions.InterfaceError):
+        # Only a closed connection; other interface errors are programming mistakes.
+        return "connection is closed" in str(error)
+    return isinstance(error, _TRANSIENT_INFRASTRUCTURE)
 
 
 def error_code(error: BaseException) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.db import session_scope
 from app.errors import DataFlowError
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # Hands a run (back) to the queue, to be looked at after a delay in seconds.
 Enqueue = Callable[[str, float], Awaitable[None]]
+
+T = TypeVar("T")
 
 _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_filtered")
 
@@ -93,6 +95,9 @@ class RunRecorder:
         return run.attempt == self.attempt and run.status is RunStatus.CANCELLING
 
     async def finish(self, status: RunStatus, values: dict[str, Any]) -> None:
+        await _once_more_if_transient(lambda: self._finish(status, values))
+
+    async def _finish(self, status: RunStatus, values: dict[str, Any]) -> None:
         payload = {"status": status.value, "attempt": self.attempt, **values}
         async with session_scope(self.settings) as session:
             run = await run_service.finish(
@@ -116,6 +121,9 @@ class RunRecorder:
 
     async def retry_later(self, error: BaseException) -> float | None:
         """Back to QUEUED as the next attempt; the delay before it may run, or None."""
+        return await _once_more_if_transient(lambda: self._retry_later(error))
+
+    async def _retry_later(self, error: BaseException) -> float | None:
         code, message = error_code(error), error_message(error)
         async with session_scope(self.settings) as session:
             run = await leases.requeue(
@@ -139,6 +147,20 @@ class RunRecorder:
         await publish_changes(self.settings, run, [stored])
         assert run.not_before is not None
         return max(0.0, (run.not_before - utcnow()).total_seconds())
+
+
+async def _once_more_if_transient(write: Callable[[], Awaitable[T]]) -> T:
+    """A run's final write is worth a second try: the failure that ended the run (a
+    restarted database) has often already dropped the pooled connection it would use.
+    If it fails again, the lease expires and the reaper settles the run."""
+    try:
+        return await write()
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        logger.warning("metadata write failed (%s); trying once more", error)
+        await asyncio.sleep(0.5)
+        return await write()
 
 
 async def _claim(settings: Settings, run_id: str, worker_id: str, enqueue: Enqueue) -> Run | None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def worker_environment(settings: Settings) -> dict[str, str]:
     assert settings.database_url
     assert settings.redis_url
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COV_")}
+    env = dict(os.environ)
     env.update(
         ENV=settings.env.value,
         DATABASE_URL=settings.database_url,
@@ -29,35 +29,44 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         SECRET_KEY=settings.signing_key(),
         LOG_LEVEL="INFO",
         ETL_BATCH_ROWS=str(settings.etl_batch_rows),
+        RUN_LEASE_SECONDS=str(settings.run_lease_seconds),
+        RETRY_BASE_SECONDS=str(settings.retry_base_seconds),
+        RETRY_MAX_SECONDS=str(settings.retry_max_seconds),
     )
+    if settings.warehouse_url:
+        env["WAREHOUSE_URL"] = settings.warehouse_url
     return env
 
 
-@contextmanager
-def dramatiq_worker(settings: Settings, log_path: Path, threads: int = 2) -> Iterator[None]:
-    """`dramatiq actors` in a subprocess, as `dataflow worker` runs it; stopped after."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "actors",
-                "--processes",
-                "1",
-                "--threads",
-                str(threads),
-            ],
+def start_worker(settings: Settings, log_path: Path, threads: int = 2) -> subprocess.Popen[bytes]:
+    """`dramatiq actors` in a subprocess, as `dataflow worker` runs it."""
+    command = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1"]
+    # The child keeps its own copy of the log's descriptor; ours can close at once.
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [*command, "--threads", str(threads)],
             env=worker_environment(settings),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        try:
-            yield
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def dramatiq_worker(settings: Settings, log_path: Path, threads: int = 2) -> Iterator[None]:
+    """A worker for the duration of the block."""
+    process = start_worker(settings, log_path, threads)
+    try:
+        yield
+    finally:
+        stop_worker(process)

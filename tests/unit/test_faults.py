@@ -1,0 +1,37 @@
+"""Which failures are worth a retry."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.errors import SourceMalformed, WarehouseError, WarehouseUnavailable
+from app.faults import error_code, error_message, is_transient
+
+
+def _raised_from(outer: Exception, cause: BaseException) -> Exception:
+    try:
+        raise outer from cause
+    except Exception as error:
+        return error
+
+
+def test_typed_errors_decide_for_themselves() -> None:
+    assert is_transient(WarehouseUnavailable("down"))
+    assert not is_transient(SourceMalformed("line 4: expected 3 fields, found 5"))
+    assert not is_transient(WarehouseError("column x is not of type integer"))
+
+
+def test_a_lost_connection_underneath_makes_a_terminal_error_transient() -> None:
+    closed = asyncpg.exceptions.InterfaceError("cannot perform operation: connection is closed")
+    assert is_transient(_raised_from(WarehouseError("cannot load"), closed))
+    misuse = asyncpg.exceptions.InterfaceError("another operation is in progress")
+    assert not is_transient(_raised_from(WarehouseError("cannot load"), misuse))
+
+
+def test_infrastructure_errors_and_their_codes() -> None:
+    assert is_transient(ConnectionResetError("reset by peer"))
+    assert is_transient(TimeoutError())
+    assert error_code(ConnectionResetError("reset")) == "CONNECTION_LOST"
+    assert error_code(ValueError("bug")) == "INTERNAL_ERROR"
+    assert "see the worker's logs" in error_message(ValueError("secret detail"))
+    assert error_message(WarehouseUnavailable("down")) == "down"
