@@ -9,7 +9,8 @@ from sqlmodel import col, select
 
 from app.errors import AlreadyExists, PipelineNotFound, SourceMalformed, SourceUnreadable
 from app.etl.sources import parse_source
-from app.etl.sources.csv import read_csv_schema
+from app.etl.sources.errors import SourceUnavailable
+from app.etl.sources.reader import ReadContext, open_reader
 from app.etl.spec import parse_spec, validate_against_schema
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from app.etl.sources.policy import SourcePolicy
     from app.models.source import Source
     from app.models.user import User
+
+
+# Checking a spec against an HTTP or SQL source asks it for its schema; don't wait long.
+SCHEMA_CHECK_SECONDS = 15
 
 
 def _live() -> Any:
@@ -73,12 +78,15 @@ async def check_against_source(source: Source, spec: dict[str, Any], policy: Sou
     """Report an unknown column or a type clash now, before any run (reads the header)."""
     parsed = parse_spec(spec)
     config = parse_source(source.kind, source.uri, source.options, policy)
+    reader = open_reader(config, ReadContext())
     try:
-        schema = await asyncio.to_thread(read_csv_schema, config)
-    except (SourceUnreadable, SourceMalformed):
+        schema = await asyncio.wait_for(reader.schema(), SCHEMA_CHECK_SECONDS)
+    except (SourceUnreadable, SourceMalformed, SourceUnavailable, TimeoutError):
         # The file may arrive, or be fixed, before the first run: the spec is not wrong,
         # and the run reports the file's problem with its line.
         return
+    finally:
+        await reader.aclose()
     validate_against_schema(parsed, schema)
 
 

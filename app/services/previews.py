@@ -11,8 +11,9 @@ import polars as pl
 from app.db import session_scope
 from app.errors import InvalidInput
 from app.etl.sources import parse_source
-from app.etl.sources.csv import iter_csv_batches
+from app.etl.sources import preview as source_preview
 from app.etl.sources.policy import SourcePolicy
+from app.etl.sources.reader import ReadContext
 from app.etl.spec import parse_spec
 from app.etl.transform import run_transform
 from app.services import sources as source_service
@@ -20,7 +21,6 @@ from app.services import sources as source_service
 if TYPE_CHECKING:
     from app.config import Settings
     from app.etl.sources import SourceConfig
-    from app.etl.spec import PipelineSpec
 
 MAX_PREVIEW_ROWS = 1000
 # Rows read to preview a spec: enough that a selective filter still leaves some to show.
@@ -49,10 +49,6 @@ def check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_PREVIEW_ROWS}", path=["limit"])
 
 
-def _first_batch(config: SourceConfig, rows: int) -> pl.DataFrame:
-    return next(iter(iter_csv_batches(config, rows)), pl.DataFrame())
-
-
 async def _source_config(settings: Settings, source_id: str) -> SourceConfig:
     async with session_scope(settings) as session:
         source = await source_service.get(session=session, source_id=source_id)
@@ -64,13 +60,8 @@ async def _source_config(settings: Settings, source_id: str) -> SourceConfig:
 async def preview_source(*, settings: Settings, source_id: str, limit: int) -> PreviewResult:
     check_limit(limit)
     config = await _source_config(settings, source_id)
-    frame = await asyncio.to_thread(_first_batch, config, limit)
+    frame = await source_preview.preview_source(config, ReadContext(), limit)
     return result_of(frame, limit, frame.height)
-
-
-def _apply(config: SourceConfig, spec: PipelineSpec) -> tuple[pl.DataFrame, int]:
-    sample = _first_batch(config, SAMPLE_ROWS)
-    return run_transform(spec.steps, sample), sample.height
 
 
 async def preview_pipeline(
@@ -79,5 +70,6 @@ async def preview_pipeline(
     check_limit(limit)
     parsed = parse_spec(spec)
     config = await _source_config(settings, source_id)
-    frame, sampled = await asyncio.to_thread(_apply, config, parsed)
-    return result_of(frame, limit, sampled)
+    sample = await source_preview.preview_source(config, ReadContext(), SAMPLE_ROWS)
+    frame = await asyncio.to_thread(run_transform, parsed.steps, sample)
+    return result_of(frame, limit, sample.height)

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.db import session_scope
+from app.etl.sources import redact
 from app.services import pipelines as pipeline_service
 from graph.context import Context
 from graph.types.common import deferred
@@ -39,7 +40,8 @@ class Source:
             name=source.name,
             kind=source.kind,
             uri=source.uri,
-            options=JSON(source.options),
+            # Secret references are shown as references, never resolved or echoed.
+            options=JSON(redact(source.options)),
             created_at=source.created_at,
             updated_at=source.updated_at,
         )
