@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, update
 from sqlmodel import col, select
@@ -34,22 +34,42 @@ class Reaped:
     to_enqueue: list[str] = field(default_factory=list)
 
 
+async def _end(
+    session: AsyncSession, run: Run, status: RunStatus, code: str, message: str, reaped: Reaped
+) -> None:
+    """Finish the run's current attempt for its vanished worker, with an event."""
+    done = await run_service.finish(
+        session=session,
+        run_id=run.id,
+        attempt=run.attempt,
+        status=status,
+        values={"error_code": code, "error_message": message},
+    )
+    if done is not None:
+        payload = {"status": status.value, "attempt": run.attempt, "error_code": code}
+        await _record(session, reaped, done, "run_finished", payload)
+
+
+async def _record(
+    session: AsyncSession, reaped: Reaped, run: Run, kind: str, payload: dict[str, Any]
+) -> None:
+    stored = await event_service.append(
+        session=session, run_id=run.id, kind=kind, stage=None, payload=payload
+    )
+    reaped.changed.append((run, [stored]))
+
+
 async def _crashed(
     session: AsyncSession, settings: Settings, run: Run, max_attempts: int, reaped: Reaped
 ) -> None:
     """The worker holding `run` stopped renewing its lease: it is gone."""
     message = f"worker {run.worker_id} stopped renewing its lease (attempt {run.attempt})"
     if run.status is RunStatus.CANCELLING:
-        done = await run_service.finish(
-            session=session,
-            run_id=run.id,
-            attempt=run.attempt,
-            status=RunStatus.CANCELLED,
-            values={"error_code": "WORKER_LOST", "error_message": message},
-        )
-        kind, payload = "run_finished", {"status": "cancelled", "attempt": run.attempt}
-    elif run.attempt < max_attempts:
-        done = await leases.requeue(
+        await _end(session, run, RunStatus.CANCELLED, "WORKER_LOST", message, reaped)
+    elif run.attempt >= max_attempts:
+        await _end(session, run, RunStatus.FAILED, "WORKER_LOST", message, reaped)
+    else:
+        again = await leases.requeue(
             session=session,
             settings=settings,
             run_id=run.id,
@@ -57,41 +77,10 @@ async def _crashed(
             error_code="WORKER_LOST",
             error_message=message,
         )
-        kind, payload = "run_retrying", {"attempt": run.attempt + 1, "reason": "WORKER_LOST"}
-        if done is not None:
+        if again is not None:
+            payload = {"attempt": again.attempt, "reason": "WORKER_LOST"}
+            await _record(session, reaped, again, "run_retrying", payload)
             reaped.to_enqueue.append(run.id)
-    else:
-        done = await run_service.finish(
-            session=session,
-            run_id=run.id,
-            attempt=run.attempt,
-            status=RunStatus.FAILED,
-            values={"error_code": "WORKER_LOST", "error_message": message},
-        )
-        kind = "run_finished"
-        payload = {"status": "failed", "attempt": run.attempt, "error_code": "WORKER_LOST"}
-    if done is not None:
-        stored = await event_service.append(
-            session=session, run_id=run.id, kind=kind, stage=None, payload=payload
-        )
-        reaped.changed.append((done, [stored]))
-
-
-async def _timed_out(session: AsyncSession, run: Run, limit: int, reaped: Reaped) -> None:
-    message = f"the run took longer than the pipeline's timeout of {limit} s"
-    done = await run_service.finish(
-        session=session,
-        run_id=run.id,
-        attempt=run.attempt,
-        status=RunStatus.FAILED,
-        values={"error_code": "RUN_TIMEOUT", "error_message": message},
-    )
-    if done is not None:
-        payload = {"status": "failed", "attempt": run.attempt, "error_code": "RUN_TIMEOUT"}
-        stored = await event_service.append(
-            session=session, run_id=run.id, kind="run_finished", stage=None, payload=payload
-        )
-        reaped.changed.append((done, [stored]))
 
 
 async def reap(*, session: AsyncSession, settings: Settings) -> Reaped:
@@ -107,7 +96,9 @@ async def reap(*, session: AsyncSession, settings: Settings) -> Reaped:
             and run.started_at is not None
             and run.started_at + timedelta(seconds=pipeline.timeout_seconds) < now
         ):
-            await _timed_out(session, run, pipeline.timeout_seconds, reaped)
+            limit = pipeline.timeout_seconds
+            message = f"the run took longer than the pipeline's timeout of {limit} s"
+            await _end(session, run, RunStatus.FAILED, "RUN_TIMEOUT", message, reaped)
     cutoff = now - STALE_QUEUE
     stale = select(Run.id).where(
         col(Run.status) == RunStatus.QUEUED,
