@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from app.analytics.errors import DatasetNotFound
 from app.analytics.members import DatasetInfo, members_json
+from app.db import get_engine
 from app.models.base import utcnow
 from app.models.dataset import Dataset
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from app.analytics.datasets import DatasetSpec
     from app.analytics.members import Member, Stats
+    from app.config import Settings
 
 
 async def get(*, session: AsyncSession, name: str) -> DatasetInfo:
@@ -26,6 +28,19 @@ async def get(*, session: AsyncSession, name: str) -> DatasetInfo:
             f"there is no dataset {name!r}; the datasets query lists them", path=["dataset"]
         )
     return DatasetInfo.from_model(row)
+
+
+async def current_version(*, settings: Settings, name: str) -> int:
+    """Just the version: one indexed row, read without an ORM session (every query
+    asks, so this is the cheapest round trip the metadata database allows)."""
+    statement = select(Dataset.version).where(col(Dataset.name) == name)
+    async with get_engine(settings).connect() as connection:
+        version = (await connection.execute(statement)).scalar()
+    if version is None:
+        raise DatasetNotFound(
+            f"there is no dataset {name!r}; the datasets query lists them", path=["dataset"]
+        )
+    return int(version)
 
 
 async def list_all(*, session: AsyncSession) -> list[DatasetInfo]:

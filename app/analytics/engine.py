@@ -18,6 +18,7 @@ from app.analytics.compiler import Relation
 from app.analytics.errors import DatasetNotFound, QueryTooExpensive
 from app.analytics.extensions import configure_s3
 from app.analytics.results import to_rows
+from app.analytics.watchdog import WATCHDOG
 from app.errors import WarehouseError, WarehouseUnavailable
 
 # The warehouse keeps one connection per DuckDB file per process; holding a reference
@@ -61,8 +62,9 @@ class QueryEngine:
     @classmethod
     def replica(cls, settings: Settings, analytics: AnalyticsSettings) -> QueryEngine:
         connection = duckdb.connect(":memory:")
-        # Footers of the current replica are read once, not for every query.
-        connection.execute("SET parquet_metadata_cache = true")
+        # Footers of the current replica are read once, not for every query; GLOBAL so
+        # that the cursors (connections of their own) share the setting.
+        connection.execute("SET GLOBAL parquet_metadata_cache = true")
         if settings.s3_bucket:
             configure_s3(connection, settings, analytics)
         return cls(connection, relation=_replica_of, release=connection.close)
@@ -73,10 +75,8 @@ class QueryEngine:
     def run(self, compiled: CompiledQuery, timeout: float) -> tuple[list[list[Any]], float]:
         """Rows and milliseconds; blocking, so call it from a thread."""
         cursor = self._borrow()
-        timer = threading.Timer(timeout, cursor.interrupt)
-        timer.daemon = True
         started = time.perf_counter()
-        timer.start()
+        ticket = WATCHDOG.watch(cursor, timeout)
         try:
             result = cursor.execute(compiled.sql, list(compiled.params))
             raw = result.fetchall()
@@ -92,7 +92,7 @@ class QueryEngine:
         except duckdb.Error as error:
             raise WarehouseError(f"the analytics query failed: {error}") from error
         finally:
-            timer.cancel()
+            WATCHDOG.release(ticket)
             elapsed = (time.perf_counter() - started) * 1000
             self._give_back(cursor)
         return to_rows(raw, compiled.columns, sql_types), elapsed

@@ -21,6 +21,7 @@ import duckdb
 from app.analytics.compiler import Relation
 from app.analytics.extensions import configure_s3, load_extension, sql_literal
 from app.analytics.stats import measure
+from app.etl.names import quote_ident
 from app.etl.warehouse.postgres import SCHEMA
 
 if TYPE_CHECKING:
@@ -52,17 +53,22 @@ def export_and_measure(
     connection = duckdb.connect(":memory:")
     try:
         load_extension(connection, "postgres_scanner")
+        # Over the network size wins (zstd); on a local disk decoding speed does (lz4
+        # scans about twice as fast as zstd here, for files 40 % larger).
         if uri.startswith("s3://"):
             configure_s3(connection, settings, analytics)
-            target = uri
+            target, codec = uri, "zstd"
         else:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            target = f"{uri}.partial"
+            target, codec = f"{uri}.partial", "lz4"
+        # Sorted by time, each row group covers a short span: a time range (what most
+        # dashboard queries have) skips the others by their min/max statistics.
+        order = f" ORDER BY {quote_ident(spec.time)}" if spec.time else ""
         # The file name is ours (settings, a checked table name, a uuid); the rest is bound.
         connection.execute(
-            "COPY (SELECT * FROM postgres_scan($1, $2, $3)) "  # noqa: S608
+            f"COPY (SELECT * FROM postgres_scan($1, $2, $3){order}) "  # noqa: S608
             f"TO {sql_literal(target)} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
+            f"(FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
             [_libpq_url(settings.warehouse_target), SCHEMA, table],
         )
         if target != uri:

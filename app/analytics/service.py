@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 
+MAX_KNOWN_DATASETS = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class AnalyticsResult:
     columns: tuple[ResultColumn, ...]
@@ -49,6 +52,8 @@ class AnalyticsService:
         self.engine = engine
         self.limits = limits
         self.cache: ResultCache[AnalyticsResult] = ResultCache(limits.cache_bytes)
+        # Datasets as loaded at a version: a row changes only with its version.
+        self._datasets: dict[tuple[str, int], DatasetInfo] = {}
         # Semaphores belong to an event loop; the API and in-process workers differ.
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._gates = weakref.WeakKeyDictionary()
@@ -59,6 +64,18 @@ class AnalyticsService:
         if gate is None:
             gate = self._gates[loop] = asyncio.Semaphore(self.limits.max_concurrency)
         return gate
+
+    async def dataset(self, settings: Settings, name: str) -> DatasetInfo:
+        """The dataset at its current version, read in full only when the version moved."""
+        version = await catalog.current_version(settings=settings, name=name)
+        found = self._datasets.get((name, version))
+        if found is None:
+            async with session_scope(settings) as session:
+                found = await catalog.get(session=session, name=name)
+            if len(self._datasets) >= MAX_KNOWN_DATASETS:
+                self._datasets.clear()
+            self._datasets[(found.name, found.version)] = found
+        return found
 
     async def answer(
         self, dataset: DatasetInfo, query: Query, scope: Scope, started: float
@@ -121,9 +138,8 @@ async def run_query(*, settings: Settings, query: Query, scope: Scope) -> Analyt
     """Answer `query` for a caller with `scope`; typed errors for everything expected."""
     started = time.perf_counter()
     check_query(query)
-    async with session_scope(settings) as session:
-        dataset = await catalog.get(session=session, name=query.dataset)
     service = await get_service(settings)
+    dataset = await service.dataset(settings, query.dataset)
     return await service.answer(dataset, query, scope, started)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from app.analytics.query import Granularity
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.analytics.members import Member
 
 # SQL keywords for date_trunc, from the enum: no client text reaches the statement.
@@ -64,6 +67,59 @@ def local_sql(expression: str, member: Member, timezone: str, tz_param: str) -> 
     if timezone == "UTC":
         return expression
     return f"timezone({tz_param}, timezone('UTC', {expression}))"
+
+
+MAX_TRANSITIONS = 64
+MAX_SPAN = timedelta(days=50 * 366)
+
+
+@lru_cache(maxsize=256)
+def utc_offsets(
+    timezone: str, start: datetime, end: datetime
+) -> tuple[tuple[datetime, ...], tuple[timedelta, ...]] | None:
+    """The zone's UTC offset over [start, end] (naive UTC): the instants it changes at,
+    and the offset before, between and after them; None past MAX_TRANSITIONS."""
+    if end - start > MAX_SPAN:
+        return None
+    zone = ZoneInfo(timezone)
+
+    def offset(moment: datetime) -> timedelta:
+        return moment.replace(tzinfo=UTC).astimezone(zone).utcoffset() or timedelta(0)
+
+    changes: list[datetime] = []
+    offsets = [offset(start)]
+    day = start
+    while day < end:
+        following = min(day + timedelta(days=1), end)
+        if offset(following) != offsets[-1]:
+            low, high = day, following  # the change is in (low, high]: bisect to the second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == offsets[-1] else (low, middle)
+            changes.append(high.replace(microsecond=0))
+            offsets.append(offset(following))
+            if len(changes) > MAX_TRANSITIONS:
+                return None
+        day = following
+    return tuple(changes), tuple(offsets)
+
+
+def offset_sql(
+    column: str, timezone: str, start: datetime, end: datetime, bind: Callable[[Any], str]
+) -> str | None:
+    """`column` (naive UTC) plus the zone's offset at each row, as a CASE over the
+    offset's changes within [start, end]; None when there are too many to list."""
+    offsets = utc_offsets(timezone, start, end)
+    if offsets is None:
+        return None
+    changes, values = offsets
+    if not changes:
+        return f"({column} + CAST({bind(values[0])} AS INTERVAL))"
+    branches = " ".join(
+        f"WHEN {column} < {bind(change)} THEN CAST({bind(value)} AS INTERVAL)"
+        for change, value in zip(changes, values, strict=False)
+    )
+    return f"({column} + CASE {branches} ELSE CAST({bind(values[-1])} AS INTERVAL) END)"
 
 
 def bucket_count(start: datetime, end: datetime, granularity: Granularity) -> int:

@@ -45,7 +45,7 @@ SCHEMA = {
     "flag": pl.Boolean,
 }
 
-moments = st.integers(0, 80 * 24 * 3600).map(lambda s: START + timedelta(seconds=s))
+moments = st.integers(0, 320 * 24 * 3600).map(lambda s: START + timedelta(seconds=s))
 rows = st.lists(
     st.tuples(
         st.one_of(st.none(), moments),
@@ -187,3 +187,39 @@ def test_duckdb_agrees_with_polars(
 def _normal(rows: list[list[Any]]) -> list[list[Any]]:
     rounded = [[round(v, 9) if isinstance(v, float) else v for v in row] for row in rows]
     return sorted(rounded, key=reference.sort_key)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    times=st.lists(moments, min_size=1, max_size=80),
+    granularity=st.sampled_from(list(Granularity)),
+    timezone=st.sampled_from(TIMEZONES[1:]),
+    start=st.one_of(st.none(), moments),
+    end=st.one_of(st.none(), moments),
+)
+def test_time_buckets_across_offset_changes_agree_with_polars(
+    engine: tuple[Path, QueryEngine],
+    times: list[datetime],
+    granularity: Granularity,
+    timezone: str,
+    start: datetime | None,
+    end: datetime | None,
+) -> None:
+    """Buckets in zones with summer time, over spans that cross its changes."""
+    assume(not (start and end and start > end))
+    path, duck = engine
+    frame = pl.DataFrame(
+        {"ts": times, "s": None, "n": None, "x": None, "flag": None}, schema=SCHEMA
+    )
+    put_table(path, "facts", frame)
+    dataset = describe(path, "facts", DATASET)
+    query = Query(
+        dataset="facts",
+        measures=("rows",),
+        time_dimension=TimeDimension("ts", granularity, start, end),
+        timezone=timezone,
+    )
+    got, _ = duck.run(compile_query(query, dataset, relation=duck.relation(dataset)), 30)
+    assert _normal(got) == _normal(reference.answer(frame, query, MEASURES))
