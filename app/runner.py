@@ -13,12 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.analytics.hooks import after_successful_load
 from app.db import session_scope
 from app.errors import DataFlowError
-from app.etl.engine import LoadResult, run_pipeline
+from app.etl.engine import LoadResult, discard_run, run_pipeline
 from app.etl.sources import parse_source
 from app.etl.sources.policy import SourcePolicy
-from app.etl.spec import parse_spec
+from app.etl.spec import PipelineSpec, parse_spec
+from app.etl.steps_table import JoinStep
 from app.etl.warehouse import open_warehouse
 from app.events import publish_changes
 from app.faults import error_code, error_message, is_transient
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.config import Settings
+    from app.etl.sources import SourceConfig
     from app.models.pipeline_version import PipelineVersion
     from app.models.source import Source
 
@@ -187,8 +190,29 @@ async def _definition(settings: Settings, run: Run) -> tuple[Pipeline, PipelineV
         return pipeline, version, source
 
 
+async def _join_sources(
+    settings: Settings, spec: PipelineSpec, policy: SourcePolicy
+) -> dict[str, SourceConfig]:
+    """The registered sources the spec's join steps name, by name."""
+    names = {
+        step.join.source for step in spec.steps if isinstance(step, JoinStep) and step.join.source
+    }
+    found: dict[str, SourceConfig] = {}
+    async with session_scope(settings) as session:
+        for name in names:
+            source = await source_service.get_by_name(session=session, name=name)
+            if source is not None:
+                found[name] = parse_source(source.kind, source.uri, source.options, policy)
+    return found
+
+
 async def _load(
-    settings: Settings, run: Run, version: PipelineVersion, source: Source, recorder: RunRecorder
+    settings: Settings,
+    run: Run,
+    pipeline: Pipeline,
+    version: PipelineVersion,
+    source: Source,
+    recorder: RunRecorder,
 ) -> LoadResult:
     spec = parse_spec(version.spec)
     policy = SourcePolicy.from_settings(settings)
@@ -202,7 +226,25 @@ async def _load(
             run_id=run.id,
             emit=recorder.emit,
             batch_rows=settings.etl_batch_rows,
+            params=run.params,
+            pipeline_id=run.pipeline_id,
+            attempt=run.attempt,
+            join_sources=await _join_sources(settings, spec, policy),
+            # Committed batches are kept only when this run will get another attempt.
+            retryable=lambda error: is_transient(error) and run.attempt < pipeline.max_attempts,
         )
+    finally:
+        await warehouse.close()
+
+
+async def discard_staging(settings: Settings, run_id: str) -> None:
+    """Remove what an ended run left behind in the warehouse (staging, ledger); a run
+    that will not resume must not leave its staged batches."""
+    warehouse = open_warehouse(settings.warehouse_target)
+    try:
+        await discard_run(warehouse, run_id)
+    except Exception:
+        logger.warning("run %s: could not clear its staging data", run_id, exc_info=True)
     finally:
         await warehouse.close()
 
@@ -240,7 +282,7 @@ async def _supervised(
 ) -> LoadResult:
     """The load, under the pipeline's timeout and the run's lease."""
     await recorder.emit("run_started", None, {"attempt": run.attempt, "worker": run.worker_id})
-    work = asyncio.create_task(_load(settings, run, version, source, recorder))
+    work = asyncio.create_task(_load(settings, run, pipeline, version, source, recorder))
     keeper = asyncio.create_task(_keep_lease(settings, run, work))
     try:
         done, _ = await asyncio.wait({work}, timeout=pipeline.timeout_seconds)
@@ -276,6 +318,7 @@ async def _failed(
         logger.error("run %s failed", run.id, exc_info=error)
     values = {"error_code": error_code(error), "error_message": error_message(error)}
     await recorder.finish(RunStatus.FAILED, values)
+    await discard_staging(recorder.settings, run.id)
     return RunStatus.FAILED
 
 
@@ -306,8 +349,28 @@ async def execute_run(
             return None
         # The engine aborted the load: the warehouse is as it was before the run.
         await recorder.finish(RunStatus.CANCELLED, {})
+        await discard_staging(settings, run_id)
         return RunStatus.CANCELLED
     except Exception as error:
         return await _failed(recorder, run, pipeline.max_attempts, error, enqueue)
+    await _refresh_analytics(settings, pipeline, version)
     await recorder.finish(RunStatus.SUCCEEDED, _counts(result))
     return RunStatus.SUCCEEDED
+
+
+async def _refresh_analytics(
+    settings: Settings, pipeline: Pipeline, version: PipelineVersion
+) -> None:
+    """A dataset's new version and replica. A failure here is logged, not the run's:
+    the data is loaded; the next successful load refreshes the dataset again."""
+    spec = parse_spec(version.spec)
+    try:
+        await after_successful_load(
+            settings,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            spec=version.spec,
+            table=spec.destination.table,
+        )
+    except Exception:
+        logger.exception("run of %s: refreshing its dataset failed", pipeline.name)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from app.db import session_scope
 from app.events import publish_changes
 from app.models.base import utcnow
+from app.runner import discard_staging
 from app.services import reaper
 from app.services import schedules as schedule_service
 
@@ -33,6 +34,8 @@ async def sweep(settings: Settings, enqueue: Enqueue) -> tuple[int, int]:
         reaped = await reaper.reap(session=session, settings=settings)
     for run, events in reaped.changed:
         await publish_changes(settings, run, events)
+        if run.status.is_terminal:
+            await discard_staging(settings, run.id)
     for run_id in reaped.to_enqueue:
         await enqueue(run_id, 0.0)
     return len(scheduled), len(reaped.changed) + len(reaped.to_enqueue)

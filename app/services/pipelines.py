@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from app.analytics.datasets import parse_dataset
 from app.errors import AlreadyExists, PipelineNotFound, SourceMalformed, SourceUnreadable
 from app.etl.sources import parse_source
 from app.etl.sources.errors import SourceUnavailable
@@ -77,6 +78,9 @@ async def versions(*, session: AsyncSession, pipeline_id: str) -> list[PipelineV
 async def check_against_source(source: Source, spec: dict[str, Any], policy: SourcePolicy) -> None:
     """Report an unknown column or a type clash now, before any run (reads the header)."""
     parsed = parse_spec(spec)
+    if isinstance(spec.get("dataset"), dict):
+        # Its members are checked against the loaded table after each load.
+        parse_dataset(spec["dataset"], None)
     config = parse_source(source.kind, source.uri, source.options, policy)
     reader = open_reader(config, ReadContext())
     try:

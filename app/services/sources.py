@@ -37,6 +37,11 @@ async def get(*, session: AsyncSession, source_id: str) -> Source:
     return source
 
 
+async def get_by_name(*, session: AsyncSession, name: str) -> Source | None:
+    statement = select(Source).where(Source.name == name, _live())
+    return (await session.exec(statement)).first()
+
+
 async def get_many(*, session: AsyncSession, source_ids: Sequence[str]) -> list[Source | None]:
     """Batch lookup for DataLoaders: one query, results in the order asked."""
     rows = await session.exec(select(Source).where(col(Source.id).in_(source_ids)))

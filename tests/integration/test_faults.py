@@ -220,7 +220,8 @@ async def test_terminate_the_workers_postgres_connections(
     finally:
         stop_worker(worker)
     assert killed > 0
-    assert done.status is RunStatus.SUCCEEDED, (done.error_code, done.error_message)
+    log = (tmp_path / "worker.log").read_text()[-4000:]
+    assert done.status is RunStatus.SUCCEEDED, (done.error_code, done.error_message, log)
     assert done.attempt >= 2
     assert await faults.order_ids(settings, "pgkill") == expected_ids(rows)
     print(
