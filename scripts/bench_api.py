@@ -158,6 +158,7 @@ async def fanout(
     query = "subscription($r: ID!) { runEvents(runId: $r) { id kind payload } }"
     ws_url = base.replace("http://", "ws://") + "/graphql"
     latencies: list[float] = []
+    errors: list[str] = []
     ready = asyncio.Event()
     connected = 0
 
@@ -189,6 +190,9 @@ async def fanout(
             seen = 0
             while seen < events:
                 frame = json.loads(await ws.recv())
+                if frame["type"] == "error" or frame["payload"].get("errors"):
+                    errors.append(str(frame["payload"])[:200])
+                    return
                 if frame["type"] != "next":
                     continue
                 payload = frame["payload"]["data"]["runEvents"]["payload"]
@@ -214,6 +218,7 @@ async def fanout(
     return {
         "subscribers": subscribers,
         "deliveries": len(latencies),
+        "errors": len(errors),
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
