@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 FINISHED = "run_finished"
-# How long to wait for a live message before checking the log anyway.
-POLL_SECONDS = 2.0
+# How long to wait for a live message before checking the log anyway. Gaps are found
+# by the next message's `previous_id`; this only catches a lost *last* message (e.g. a
+# run_finished published while Redis restarted), so it can be slow: every idle
+# subscriber costs a query per period.
+POLL_SECONDS = 10.0
 
 
 def message_to_event(message: dict[str, Any]) -> RunEvent:
