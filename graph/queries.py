@@ -181,3 +181,65 @@ class Query:
             raise as_graphql_error(error) from None
         columns = [Column(name=name, type=dtype) for name, dtype in result.columns]
         return TablePreview(columns=columns, rows=JSON(result.rows), row_count=row_count)
+
+    @strawberry.field(
+        permission_classes=[IsViewer],
+        description="Per pipeline: runs created since `since` (all when null), by name.",
+    )
+    async def report(
+        self, info: Info[Context, None], since: datetime | None = None
+    ) -> list[PipelineReport]:
+        # Imported here so this field stays one appended block (several people edit this file).
+        from app.errors import InvalidInput
+        from app.services import reports as report_service
+
+        try:
+            if since is not None and since.tzinfo is None:
+                raise InvalidInput(
+                    "since needs a timezone offset, e.g. 2026-01-01T00:00:00Z", path=["since"]
+                )
+            async with session_scope(info.context.settings) as session:
+                rows = await report_service.by_pipeline(session=session, since=since)
+        except DataFlowError as error:
+            raise as_graphql_error(error) from None
+        return [
+            PipelineReport(
+                pipeline_id=strawberry.ID(row.pipeline_id),
+                pipeline_name=row.pipeline_name,
+                runs=row.runs,
+                succeeded=row.succeeded,
+                failed=row.failed,
+                cancelled=row.cancelled,
+                active=row.active,
+                success_rate=row.success_rate,
+                p50_duration_seconds=row.p50_seconds,
+                p95_duration_seconds=row.p95_seconds,
+                rows_loaded=float(row.rows_loaded),
+                rows_rejected=float(row.rows_rejected),
+            )
+            for row in rows
+        ]
+
+
+@strawberry.type(description="One pipeline's runs: counts, durations of succeeded runs, rows.")
+class PipelineReport:
+    pipeline_id: strawberry.ID
+    pipeline_name: str
+    runs: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    active: int = strawberry.field(description="Queued, running or cancelling.")
+    success_rate: float | None = strawberry.field(
+        description="Succeeded / ended runs (succeeded, failed, cancelled); null before any ended."
+    )
+    p50_duration_seconds: float | None = strawberry.field(
+        description="Median start-to-finish time of succeeded runs (linear interpolation)."
+    )
+    p95_duration_seconds: float | None = strawberry.field(
+        description="95th percentile start-to-finish time of succeeded runs (linear)."
+    )
+    rows_loaded: float = strawberry.field(
+        description="Rows written by succeeded runs (a Float: sums outgrow a 32-bit Int)."
+    )
+    rows_rejected: float = strawberry.field(description="Rows rejected by succeeded runs.")
