@@ -1,0 +1,126 @@
+"""Process commands: the API (dev, serve), workers, the scheduler, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from app.cli.output import err
+from app.config import Settings, load_settings
+from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.cli.app import Cli
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        err.print(f"[red]configuration error:[/] {error.message}")
+        raise typer.Exit(2) from None
+
+
+def _migrate(settings: Settings) -> None:
+    from app import migrate
+
+    migrate.upgrade(settings.metadata_url)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from app.logs import configure_logging
+    from graph.asgi import create_app
+
+    configure_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws="websockets-sansio")
+
+
+def dev(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    demo: Annotated[bool, typer.Option(help="Add a sample CSV, source and pipeline.")] = False,
+) -> None:
+    """Run the API with in-process workers on the embedded backends, migrated on start."""
+    from app import bootstrap
+
+    settings = settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _migrate(settings)
+    credentials = bootstrap.admin_from_environment() or bootstrap.AdminCredentials(
+        bootstrap.DEV_ADMIN_EMAIL, bootstrap.DEV_ADMIN_PASSWORD
+    )
+    if asyncio.run(bootstrap.ensure_first_admin(settings, credentials)):
+        err.print(f"admin created: {credentials.email} / {credentials.password}")
+    if demo:
+        pipeline_id = asyncio.run(bootstrap.install_demo(settings))
+        if pipeline_id:
+            err.print(f"demo pipeline {bootstrap.DEMO_PIPELINE} created: {pipeline_id}")
+    err.print(f"DataFlow is running at http://{host}:{port}/graphql (GraphiQL in a browser)")
+    _serve(settings, host, port)
+
+
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",  # noqa: S104
+) -> None:
+    """Run the API only (production): migrations and workers run separately."""
+    from app import bootstrap
+
+    settings = settings_or_exit()
+    credentials = bootstrap.admin_from_environment()
+    if credentials and asyncio.run(bootstrap.ensure_first_admin(settings, credentials)):
+        err.print(f"admin created: {credentials.email}")
+    _serve(settings, host, port)
+
+
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(help="Threads per process.")] = 2,
+) -> None:
+    """Run Dramatiq worker processes against REDIS_URL."""
+    settings = settings_or_exit()
+    if settings.redis_url is None:
+        err.print("[red]REDIS_URL is not set:[/] `dataflow dev` runs workers in-process")
+        raise typer.Exit(2)
+    dramatiq = shutil.which("dramatiq") or "dramatiq"
+    args = [dramatiq, "actors", "--processes", str(processes), "--threads", str(threads)]
+    os.execvp(dramatiq, args)  # noqa: S606  (fixed argv, no shell)
+
+
+def scheduler() -> None:
+    """Fire due schedule ticks and reap lost runs, until stopped (run one or more)."""
+    from actors.runs import enqueue_run
+    from app.logs import configure_logging
+    from app.scheduler import run_forever
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_forever(settings, enqueue_run, stop)
+
+    err.print(f"scheduler running (every {settings.scheduler_interval_seconds:g} s)")
+    asyncio.run(main())
+
+
+def migrate() -> None:
+    """Upgrade the metadata database to the newest schema."""
+    settings = settings_or_exit()
+    _migrate(settings)
+    err.print("metadata database is at the newest schema")
+
+
+def register(cli: Cli) -> None:
+    for command in (dev, serve, worker, scheduler, migrate):
+        cli.command(rich_help_panel="Processes")(command)
