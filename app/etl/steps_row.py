@@ -185,7 +185,8 @@ def _flatten_once(
     lists = [name for name in targets if isinstance(schema[name], pl.List)]
     if options.lists == "explode":
         for name in lists:
-            frame = frame.explode(name)
+            # A row with an empty list stays (with a null), as a left join would keep it.
+            frame = frame.explode(name, empty_as_null=True)
     if structs:
         frame = frame.unnest(structs, separator=options.separator)
     after = frame.collect_schema()

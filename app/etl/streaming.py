@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # Batches transformed ahead of the one being written: enough to keep the warehouse
 # busy, few enough that memory stays a handful of batches whatever the input's size.
-QUEUE_DEPTH = 2
+QUEUE_DEPTH = 1
 
 
 class Counters:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from app.errors import ConfigError
-from app.etl.warehouse.duckdb import DuckDBWarehouse, duckdb_path
-from app.etl.warehouse.postgres import PostgresWarehouse
 from app.etl.warehouse.protocol import (
     BatchStats,
     LoadOptions,
@@ -39,9 +37,14 @@ def open_warehouse(target: str) -> Warehouse:
     Nothing connects here; the first operation does.
     """
     scheme = urlsplit(target).scheme
+    # Imported here: a worker loading into PostgreSQL never loads DuckDB (~30 MB).
     if scheme in _POSTGRES_SCHEMES:
+        from app.etl.warehouse.postgres import PostgresWarehouse
+
         return PostgresWarehouse(target)
     if scheme == "duckdb":
+        from app.etl.warehouse.duckdb import DuckDBWarehouse, duckdb_path
+
         return DuckDBWarehouse(duckdb_path(target))
     raise ConfigError(
         f"warehouse target scheme {scheme or '(none)'!r} is not one of duckdb, postgresql"

@@ -44,8 +44,12 @@ class Database(Protocol):
 
     def sql_type(self, dtype: pl.DataType) -> str: ...
 
-    def encode(self, frame: pl.DataFrame) -> Any:
-        """The batch in the form `insert_encoded` sends (blocking: call it in a thread)."""
+    def encode(self, frame: pl.DataFrame, *, exact: bool = True) -> Any:
+        """The batch in the form `insert_encoded` sends (blocking: call it in a thread).
+
+        `exact=False` when the table's columns may not be the frame's own types (the
+        rejects table keeps raw rows as JSON): a text form lets the server convert.
+        """
         ...
 
     async def insert_encoded(

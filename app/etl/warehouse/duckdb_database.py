@@ -113,7 +113,8 @@ class DuckDBDatabase:
     def sql_type(self, dtype: pl.DataType) -> str:
         return duck_type(dtype)
 
-    def encode(self, frame: pl.DataFrame) -> Any:
+    def encode(self, frame: pl.DataFrame, *, exact: bool = True) -> Any:
+        del exact  # Arrow keeps every type as it is
         return frame.to_arrow()
 
     async def insert_encoded(

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 # Encoded batches waiting for the server: enough that it never waits for the encoder,
 # few enough that memory stays a few batches.
-QUEUE_DEPTH = 2
+QUEUE_DEPTH = 1
 
 
 class BatchJobs:

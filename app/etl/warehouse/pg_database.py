@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from app.etl.names import qualified
+from app.etl.warehouse.pg_binary import encode_binary
 from app.etl.warehouse.pg_errors import pg_errors
 from app.etl.warehouse.pg_types import column_dtype, encode_csv, pg_type, stored_dtype
 
@@ -62,19 +63,25 @@ class PgDatabase:
     def sql_type(self, dtype: pl.DataType) -> str:
         return pg_type(dtype)
 
-    def encode(self, frame: pl.DataFrame) -> bytes:
-        return encode_csv(frame)
+    def encode(self, frame: pl.DataFrame, *, exact: bool = True) -> tuple[str, bytes]:
+        if exact:
+            sql_types = [pg_type(dtype) for dtype in frame.schema.values()]
+            binary = encode_binary(frame, sql_types)
+            if binary is not None:
+                return "binary", binary
+        return "csv", encode_csv(frame)
 
     async def insert_encoded(
         self, table: str, columns: list[str], payload: Any, *, fresh: bool
     ) -> None:
+        form, data = payload
         await self.connection.copy_to_table(
             table,
             schema_name=self.schema,
             # A memoryview, not bytes: asyncpg would take bytes for a file path.
-            source=memoryview(payload),
+            source=memoryview(data),
             columns=columns,
-            format="csv",
+            format=form,
             # Allowed (and cheaper for the server) when the table is this transaction's.
             freeze=fresh,
         )

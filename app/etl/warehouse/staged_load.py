@@ -103,7 +103,10 @@ class StagedLoad:
         payload = await asyncio.to_thread(self._db.encode, frame) if frame.height else None
         rejected = None
         if rejects is not None and rejects.height:
-            rejected = await asyncio.to_thread(self._db.encode, self._reject_rows(rejects, number))
+            rows = self._reject_rows(rejects, number)
+            rejected = await asyncio.to_thread(
+                functools.partial(self._db.encode, rows, exact=False)
+            )
         job = functools.partial(
             self._commit_batch, number, frame.columns, payload, rejected, stats, ddl, created
         )
