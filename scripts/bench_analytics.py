@@ -161,7 +161,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--rows", type=int, default=5_000_000, help="orders before the filter")
-    parser.add_argument("--repeat", type=int, default=15, help="timed runs per query and way")
+    parser.add_argument("--repeat", type=int, default=21, help="timed runs per query and way")
     parser.add_argument("--pg-repeat", type=int, default=5, help="timed runs in PostgreSQL")
     parser.add_argument(
         "--data-dir",

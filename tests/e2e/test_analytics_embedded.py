@@ -12,6 +12,8 @@ from app.analytics.service import close_services
 from app.analytics.settings import get_analytics_settings
 from app.models.user import Role
 from tests import factories
+from tests.e2e import flows
+from tests.e2e import operations as ops
 from tests.live import GraphQLClient, live_server
 from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
 
@@ -208,3 +210,56 @@ async def test_errors_reach_the_client_with_their_codes(
     body = await client.post(ANALYTICS, {"query": hourly})
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"
     assert "groups" in body["errors"][0]["message"]
+
+
+async def test_a_pipeline_run_makes_its_dataset_queryable(
+    server: str, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    """The whole way: a pipeline with a dataset section, a run, then the dashboard."""
+    _, token = await factories.make_user(embedded_settings, Role.OPERATOR)
+    client = GraphQLClient(server, token)
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(400))
+    spec = {
+        **factories.orders_spec("orders_ds", "replace"),
+        "dataset": {
+            "dimensions": ["status"],
+            "measures": {"revenue": "sum(revenue)", "orders": "count(*)"},
+        },
+    }
+    bad = {**spec, "dataset": {"measures": {"revenue": "sum(revenue) + 1"}}}
+    source = await client.data(
+        ops.CREATE_SOURCE, {"input": {"name": "ds_src", "kind": "csv", "uri": str(csv_path)}}
+    )
+    source_id = source["createSource"]["source"]["id"]
+    refused = await client.data(
+        ops.CREATE_PIPELINE, {"input": {"name": "ds_bad", "sourceId": source_id, "spec": bad}}
+    )
+    (error,) = refused["createPipeline"]["errors"]
+    assert (error["code"], error["path"]) == ("SPEC_INVALID", ["dataset", "measures", "revenue"])
+
+    created = await client.data(
+        ops.CREATE_PIPELINE, {"input": {"name": "ds", "sourceId": source_id, "spec": spec}}
+    )
+    pipeline_id = created["createPipeline"]["pipeline"]["id"]
+    for version in (1, 2):
+        run = await flows.wait_for_end(client, await flows.trigger(client, pipeline_id))
+        assert run["status"] == "SUCCEEDED", run["error"]
+        query = {
+            "dataset": "orders_ds",
+            "measures": ["orders", "revenue"],
+            "dimensions": ["status"],
+        }
+        answer = (await client.data(ANALYTICS, {"query": query}))["analytics"]
+        assert answer["datasetVersion"] == version
+        kept = [line.split(",") for line in factories.orders_rows(400)]
+        by_status: dict[str, list[float]] = {}
+        for _, status, quantity, price in kept:
+            if status != "cancelled":
+                totals = by_status.setdefault(status, [0, 0.0])
+                totals[0] += 1
+                totals[1] += int(quantity) * float(price)
+        got = {row[0]: row[1:] for row in answer["rows"]}
+        assert got.keys() == by_status.keys()
+        for status, (count, revenue) in by_status.items():
+            assert got[status][0] == count
+            assert got[status][1] == pytest.approx(revenue, rel=1e-9)
