@@ -118,4 +118,3 @@ class Unauthenticated(DataFlowError, Terminal):
 
 class Forbidden(DataFlowError, Terminal):
     code = "FORBIDDEN"
-

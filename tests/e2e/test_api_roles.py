@@ -100,8 +100,8 @@ MUTATIONS: dict[str, tuple[str, dict[str, Any], Role | None]] = {
         Role.OPERATOR,
     ),
     "backfill": (
-        "mutation($id: ID!) { backfill(input: {pipelineId: $id, from: \"2026-01-01T00:00:00Z\","
-        " to: \"2026-01-03T00:00:00Z\"}) { errors { code } } }",
+        'mutation($id: ID!) { backfill(input: {pipelineId: $id, from: "2026-01-01T00:00:00Z",'
+        ' to: "2026-01-03T00:00:00Z"}) { errors { code } } }',
         {"id": MISSING},
         Role.OPERATOR,
     ),
