@@ -72,9 +72,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="postgresql://... (COPY and dlt baselines run only on PostgreSQL) or "
         "duckdb:///abs/path.duckdb (default: a DuckDB file in the cache dir)",
     )
-    parser.add_argument("--batch-rows", type=int, default=100_000, help="rows per batch")
+    parser.add_argument("--batch-rows", type=int, default=50_000, help="rows per batch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-dlt", action="store_true", help="do not run the dlt baseline")
+    parser.add_argument(
+        "--mode",
+        choices=["replace", "append"],
+        default="replace",
+        help="replace (staging renamed into place) or append into a table that already "
+        "holds the rows (staging copied in)",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -134,35 +141,59 @@ def peak_rss_mb() -> float:
     return max(own, children) * scale / 1e6
 
 
-async def _pipeline(csv_path: Path, target: str, batch_rows: int) -> tuple[int, int, float]:
+async def _pipeline(
+    csv_path: Path, target: str, batch_rows: int, mode: str = "replace"
+) -> tuple[int, int, float]:
     source = parse_source("csv", str(csv_path), {}, SourcePolicy((csv_path.parent,)))
     warehouse = open_warehouse(target)
+    spec = parse_spec({**SPEC, "destination": {"table": TABLE, "mode": mode}})
 
     async def ignore(kind: str, stage: str, payload: dict[str, Any]) -> None:
         del kind, stage, payload
 
-    try:
+    async def once() -> tuple[int, int, float]:
         started = time.perf_counter()
         result = await run_pipeline(
             source=source,
-            spec=parse_spec(SPEC),
+            spec=spec,
             warehouse=warehouse,
             run_id=f"bench-{time.time_ns()}",
             emit=ignore,
             batch_rows=batch_rows,
         )
         return result.rows_read, result.rows_written, time.perf_counter() - started
+
+    try:
+        if mode == "append":
+            # Appending into a table that already holds the rows: the copy path.
+            await once()
+        return await once()
     finally:
         await warehouse.close()
 
 
-def bench_pipeline(send: Connection, csv_path: Path, target: str, batch_rows: int) -> None:
+def bench_pipeline(
+    send: Connection, csv_path: Path, target: str, batch_rows: int, mode: str
+) -> None:
     # A worker imports its readers once; the first run should not time that.
     import app.etl.sources.file_reader  # noqa: F401
 
-    read, written, seconds = asyncio.run(_pipeline(csv_path, target, batch_rows))
+    if mode == "append":
+        asyncio.run(_drop(target))
+    read, written, seconds = asyncio.run(_pipeline(csv_path, target, batch_rows, mode))
     note = f"{read:,} rows read"
-    send.send(Measure("dataflow pipeline", written, seconds, peak_rss_mb(), note))
+    send.send(Measure(f"dataflow pipeline ({mode})", written, seconds, peak_rss_mb(), note))
+
+
+async def _drop(target: str) -> None:
+    if target.startswith("postgres"):
+        import asyncpg  # only the PostgreSQL baselines need it
+
+        connection = await asyncpg.connect(target.replace("+asyncpg", ""))
+        try:
+            await connection.execute(f"DROP TABLE IF EXISTS warehouse.{TABLE}")
+        finally:
+            await connection.close()
 
 
 async def _copy(clean: Path, dsn: str) -> float:
@@ -276,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     target = args.warehouse_url or f"duckdb:///{folder / 'bench.duckdb'}"
     size_mb = csv_path.stat().st_size / 1e6
     print(f"source {csv_path} ({size_mb:.0f} MB), batch_rows={args.batch_rows:,}", flush=True)
-    measures = [in_child(bench_pipeline, csv_path, target, args.batch_rows)]
+    measures = [in_child(bench_pipeline, csv_path, target, args.batch_rows, args.mode)]
     if target.startswith("postgres"):
         rows = measures[0].rows
         measures.append(in_child(bench_copy, clean, target, rows))

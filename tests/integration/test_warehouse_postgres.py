@@ -13,7 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from app.errors import WarehouseError, WarehouseUnavailable
-from app.etl.warehouse import open_warehouse
+from app.etl.warehouse import LoadOptions, open_warehouse
 from app.etl.warehouse.pg_binary import encode_binary
 from app.etl.warehouse.pg_types import pg_type
 from app.etl.warehouse.postgres import PostgresWarehouse
@@ -179,3 +179,35 @@ async def test_binary_copy_round_trips_every_type_it_encodes(pg_url: str) -> Non
 def test_types_without_a_binary_form_fall_back_to_csv() -> None:
     frame = pl.DataFrame({"price": [Decimal("1.50")], "took": [timedelta(seconds=3)]})
     assert encode_binary(frame, [pg_type(dtype) for dtype in frame.schema.values()]) is None
+
+
+async def test_unlogged_staging_lost_in_a_crash_is_noticed_on_resume(pg_url: str) -> None:
+    """Appends into an existing table stage in an UNLOGGED table, which a server crash
+    empties: the resumed run sees its ledger no longer matches and starts afresh."""
+    warehouse, table = open_warehouse(pg_url), contract.unique_table()
+    await contract.load(warehouse, table, "append", contract.orders(range(2)))
+    first = await warehouse.begin_load(table=table, mode="append", run_id=f"{table}-crash")
+    await first.write_batch(0, contract.orders(range(2, 4)))
+    await first.write_batch(1, contract.orders(range(4, 6)))
+    await first.suspend()
+    connection = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+    try:
+        staging = await connection.fetchrow(
+            "SELECT relname, relpersistence FROM pg_class "
+            "WHERE relname LIKE '\\_stage\\_' || $1 || '%'",
+            table,
+        )
+        assert staging is not None
+        assert staging["relpersistence"] == b"u"
+        # What crash recovery does to an unlogged table.
+        await connection.execute(f'TRUNCATE warehouse."{staging["relname"]}"')
+    finally:
+        await connection.close()
+    retry = await warehouse.begin_load(
+        table=table, mode="append", run_id=f"{table}-crash", options=LoadOptions(attempt=2)
+    )
+    assert not retry.committed
+    for number, ids in enumerate((range(2, 4), range(4, 6))):
+        await retry.write_batch(number, contract.orders(ids))
+    await retry.commit()
+    assert_frame_equal(await contract.rows(warehouse, table), contract.orders(range(6)))

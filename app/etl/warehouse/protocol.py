@@ -103,7 +103,11 @@ class TableLoad(Protocol):
         ...
 
     async def commit(self) -> LoadTotals:
-        """Apply the run to the table and move the watermark, in one transaction."""
+        """Apply the run to the table and move the watermark, in one transaction.
+
+        A failed commit changes nothing and leaves the load open: `abort` it, or
+        `suspend` it when the run will be retried.
+        """
         ...
 
     async def abort(self) -> None:

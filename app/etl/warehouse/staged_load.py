@@ -156,15 +156,13 @@ class StagedLoad:
             )
 
     async def commit(self) -> LoadTotals:
+        """Apply the run; on failure the load stays open for `abort` or `suspend` (the
+        caller knows whether a retry will follow)."""
         self._check_open()
-        try:
-            await self._jobs.finish()
-            with self._db.errors(f"cannot commit the load into {self._table}"):
-                async with self._db.transaction():
-                    totals = await self._apply()
-        except BaseException:
-            await self.abort()
-            raise
+        await self._jobs.finish()
+        with self._db.errors(f"cannot commit the load into {self._table}"):
+            async with self._db.transaction():
+                totals = await self._apply()
         self._finished = True
         self._applied = totals
         await self._db.close()

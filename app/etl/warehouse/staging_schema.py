@@ -35,8 +35,10 @@ class StagingSchema:
         options: LoadOptions,
         target: pl.Schema | None,
         staged: pl.Schema | None,
+        unlogged: bool = False,
     ) -> None:
         self._db = db
+        self._unlogged = unlogged
         self._table = table
         self._staging = staging
         self._mode = mode
@@ -104,9 +106,9 @@ class StagingSchema:
         ]
         if self._mode == "merge":
             columns.append(f"{quote_ident(SEQUENCE_COLUMN)} bigint")
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self._db.qualify(self._staging)} ({', '.join(columns)})"
-        )
+        kind = "UNLOGGED TABLE" if self._unlogged else "TABLE"
+        staging = self._db.qualify(self._staging)
+        return f"CREATE {kind} IF NOT EXISTS {staging} ({', '.join(columns)})"
 
 
 def _fit(frame: pl.DataFrame, plan: SchemaPlan) -> pl.DataFrame:

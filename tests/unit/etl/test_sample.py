@@ -74,5 +74,5 @@ def test_bench_load_script_runs_on_a_small_file(tmp_path: Path) -> None:
         str(SCRIPTS / "bench_load.py"), "--rows", "3000", "--cache-dir", str(tmp_path)
     )
     assert "3,000 rows read" in result.stdout
-    assert "| dataflow pipeline | 2,2" in result.stdout  # about three quarters not cancelled
+    assert "| dataflow pipeline (replace) | 2,2" in result.stdout  # three quarters kept
     assert "peak RSS" in result.stdout

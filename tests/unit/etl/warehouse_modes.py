@@ -200,6 +200,7 @@ async def a_failed_apply_moves_neither_rows_nor_watermark(warehouse: Warehouse, 
         pytest.raises(RuntimeError, match="commit failed"),
     ):
         await failing.commit()
+    await failing.abort()
     assert_frame_equal(await rows(warehouse, table), orders(range(2)))
     after = await warehouse.begin_load(table=table, mode="append", run_id="w-3", options=options)
     assert after.watermark is not None
