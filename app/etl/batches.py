@@ -49,7 +49,7 @@ class BatchProcessor:
         self._source_rules = RowRules.for_source(contract, self._cursor)
         merge_keys = spec.destination.keys if spec.destination.mode == "merge" else None
         self._output_rules = RowRules.for_output(merge_keys or [])
-        self._fail = contract is not None and contract.bad_rows == "fail"
+        self.fail_on_bad_rows = contract is not None and contract.bad_rows == "fail"
         self._watermark = watermark
         self._steps = steps
         self._context = context
@@ -103,7 +103,7 @@ class BatchProcessor:
         return Processed(frame, rejects, stats)
 
     def _check_bad_rows(self, rejects: pl.DataFrame) -> None:
-        if not self._fail or not rejects.height:
+        if not self.fail_on_bad_rows or not rejects.height:
             return
         source, row, reason = rejects.row(0)[:3]
         where = f" at {source}:{row}" if source is not None else ""

@@ -50,13 +50,15 @@ def run_transform(
     batch: pl.DataFrame,
     compiled: Transform | None = None,
     context: StepContext = _NO_CONTEXT,
+    offset: int = 0,
 ) -> pl.DataFrame:
-    """Collect the compiled plan on one batch; a failure names the step behind it."""
+    """Collect the compiled plan on one batch; a failure names the step behind it
+    (`offset`: the index of the first of `steps` in the spec)."""
     plan = compiled or compile_steps(steps, context)
     try:
         return plan(batch.lazy()).collect()
     except (pl.exceptions.PolarsError, StepProblem) as error:
-        raise failure(steps, batch.lazy(), error, context) from error
+        raise failure(steps, batch.lazy(), error, context, offset) from error
 
 
 def failure(
