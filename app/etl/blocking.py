@@ -122,15 +122,20 @@ async def _spill_input(
         spill.add(processor.head(raw))
 
     seen = False
-    async for raw in batches:
-        seen = True
-        await finish_in_thread(head_and_spill, raw)
-        totals = spill.totals
-        await emit(
-            "progress",
-            "transform",
-            {"rows_read": totals.rows_read, "rows_rejected": totals.rows_rejected},
-        )
+    try:
+        async for raw in batches:
+            seen = True
+            await finish_in_thread(head_and_spill, raw)
+            totals = spill.totals
+            await emit(
+                "progress",
+                "transform",
+                {"rows_read": totals.rows_read, "rows_rejected": totals.rows_rejected},
+            )
+    finally:
+        close = getattr(batches, "aclose", None)
+        if close is not None:
+            await close()
     if not seen:
         # The tail needs at least one part to know the columns.
         await finish_in_thread(head_and_spill, empty)

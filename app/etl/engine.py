@@ -30,7 +30,7 @@ from app.etl.validation import validate_against_schema
 from app.etl.warehouse.protocol import LoadOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
 
     from app.etl.sources import SourceConfig
     from app.etl.spec import PipelineSpec
@@ -49,7 +49,12 @@ Retryable = Callable[[BaseException], bool]
 
 @dataclass
 class LoadResult:
-    """What a run did: rows_read = rows_written + rows_rejected + rows_filtered."""
+    """What a run did: rows_read = rows_written + rows_rejected + rows_filtered.
+
+    rows_filtered is what the steps (and the incremental watermark) removed, net: an
+    aggregate counts its input rows less its groups; a flatten that explodes lists adds
+    rows, which counts against it.
+    """
 
     rows_read: int = 0
     rows_written: int = 0
@@ -155,7 +160,7 @@ async def _load(
 
 
 async def _drive(
-    batches: Any,
+    batches: AsyncIterator[pl.DataFrame],
     empty: pl.DataFrame,
     spec: PipelineSpec,
     load: TableLoad,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -61,7 +62,9 @@ async def _read_source(config: SourceConfig, params: Mapping[str, Any], index: i
         schema = await reader.schema()
     finally:
         await reader.aclose()
-    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=schema)
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return await asyncio.to_thread(pl.concat, frames, how="diagonal_relaxed")
 
 
 def _check_size(frame: pl.DataFrame, index: int, rows: int | None = None) -> None:

@@ -239,6 +239,6 @@ async def forget_run(db: Database, run_id: str, *, keep_load: bool = False) -> N
         await db.execute(f"DELETE FROM {db.qualify(LOADS)} WHERE run_id = $1", run_id)  # noqa: S608
 
 
-async def drop_staging_batches(db: Database, run_id: str) -> None:
+async def forget_batches(db: Database, run_id: str) -> None:
     """After an apply the batch rows have served their purpose; the load row stays."""
     await db.execute(f"DELETE FROM {db.qualify(BATCHES)} WHERE run_id = $1", run_id)  # noqa: S608

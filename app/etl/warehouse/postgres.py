@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -111,9 +112,8 @@ class PostgresWarehouse:
             output=sink.write,
             format="csv",
         )
-        return _frame_from_csv(
-            bytes(sink.data), schema, booleans=[row[0] for row in columns if row[1] == "boolean"]
-        )
+        booleans = [row[0] for row in columns if row[1] == "boolean"]
+        return await asyncio.to_thread(_frame_from_csv, bytes(sink.data), schema, booleans)
 
     async def table_exists(self, table: str) -> bool:
         check_table(table)
@@ -144,7 +144,7 @@ class _Buffer:
         self.data += chunk
 
 
-def _frame_from_csv(data: bytes, schema: pl.Schema, *, booleans: list[str]) -> pl.DataFrame:
+def _frame_from_csv(data: bytes, schema: pl.Schema, booleans: list[str]) -> pl.DataFrame:
     read_schema = {
         name: pl.String() if name in booleans else dtype for name, dtype in schema.items()
     }

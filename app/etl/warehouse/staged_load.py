@@ -93,24 +93,28 @@ class StagedLoad:
         stats = stats or BatchStats(rows_read=batch.height, rows_written=batch.height)
         if stats.cursor_max is not None and self._options.cursor is not None:
             self._cursor_type = pl.Series([stats.cursor_max]).dtype
-        frame, ddl, created = self._schema.prepare(batch)
-        if self._mode == "merge":
-            frame = frame.with_columns(
-                (pl.lit(number, pl.Int64) * 2**32 + pl.int_range(pl.len(), dtype=pl.Int64)).alias(
-                    SEQUENCE_COLUMN
-                )
-            )
-        payload = await asyncio.to_thread(self._db.encode, frame) if frame.height else None
-        rejected = None
-        if rejects is not None and rejects.height:
-            rows = self._reject_rows(rejects, number)
-            rejected = await asyncio.to_thread(
-                functools.partial(self._db.encode, rows, exact=False)
-            )
+        # Fitting (casts) and encoding are work on every row: a thread, not the loop.
+        encoded = await asyncio.to_thread(self._encode, number, batch, rejects)
+        columns, payload, rejected, ddl, created = encoded
         job = functools.partial(
-            self._commit_batch, number, frame.columns, payload, rejected, stats, ddl, created
+            self._commit_batch, number, columns, payload, rejected, stats, ddl, created
         )
         await self._jobs.put(job)
+
+    def _encode(
+        self, number: int, batch: pl.DataFrame, rejects: pl.DataFrame | None
+    ) -> tuple[list[str], Any, Any, list[str], bool]:
+        """(columns, encoded rows, encoded rejects, staging DDL, whether it creates it)."""
+        frame, ddl, created = self._schema.prepare(batch)
+        if self._mode == "merge":
+            position = pl.int_range(pl.len(), dtype=pl.Int64)
+            sequence = pl.lit(number, pl.Int64) * 2**32 + position
+            frame = frame.with_columns(sequence.alias(SEQUENCE_COLUMN))
+        payload = self._db.encode(frame) if frame.height else None
+        rejected = None
+        if rejects is not None and rejects.height:
+            rejected = self._db.encode(self._reject_rows(rejects, number), exact=False)
+        return frame.columns, payload, rejected, ddl, created
 
     def _reject_rows(self, rejects: pl.DataFrame, number: int) -> pl.DataFrame:
         return rejects.select(
@@ -185,7 +189,7 @@ class StagedLoad:
             watermark=watermark,
         )
         await ledger.mark_applied(db, self._run_id, totals, text)
-        await ledger.drop_staging_batches(db, self._run_id)
+        await ledger.forget_batches(db, self._run_id)
         return totals
 
     async def _move_watermark(self, batches: Mapping[int, BatchStats]) -> tuple[Any, str | None]:
