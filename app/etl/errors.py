@@ -11,12 +11,6 @@ class TableNotFound(WarehouseError, NotFound):
     code = "TABLE_NOT_FOUND"
 
 
-class SchemaMismatch(WarehouseError):
-    """An append brings columns that differ from the existing table's columns."""
-
-    code = "SCHEMA_MISMATCH"
-
-
 class ContractViolation(DataFlowError, Terminal):
     """Data breaks the pipeline's contract: a bad row with `bad_rows: fail`, a new column
     under `new_columns: freeze`, or a type change that is not a safe widening."""

@@ -246,6 +246,17 @@ async def a_safe_type_change_widens_the_column(warehouse: Warehouse, table: str)
     assert loaded["id"].to_list() == [0, 1, 2 * 2**33, 3 * 2**33]
 
 
+async def integers_widen_to_floats_and_anything_to_text(warehouse: Warehouse, table: str) -> None:
+    await load(warehouse, table, "append", pl.DataFrame({"id": [1], "v": [2]}))
+    await load(warehouse, table, "append", pl.DataFrame({"id": [2], "v": [2.5]}))
+    assert (await rows(warehouse, table))["v"].to_list() == [2.0, 2.5]
+    await load(warehouse, table, "append", pl.DataFrame({"id": [3], "v": ["n/a"]}))
+    loaded = await rows(warehouse, table)
+    assert loaded.schema["v"] == pl.String
+    assert loaded["v"][2] == "n/a"
+    assert [float(v) for v in loaded["v"][:2]] == [2.0, 2.5]
+
+
 async def a_narrower_batch_is_cast_up(warehouse: Warehouse, table: str) -> None:
     await load(warehouse, table, "append", orders(range(2)))
     narrow = orders(range(2, 4)).with_columns(pl.col("id").cast(pl.Int32), pl.col("amount") * 0)
@@ -310,6 +321,7 @@ SCENARIOS: list[Scenario] = [
     freeze_refuses_a_new_column,
     discard_drops_a_new_column,
     a_safe_type_change_widens_the_column,
+    integers_widen_to_floats_and_anything_to_text,
     a_narrower_batch_is_cast_up,
     a_declared_narrowing_is_refused,
     freeze_refuses_even_a_widening,
