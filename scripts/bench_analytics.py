@@ -25,6 +25,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -349,7 +350,11 @@ async def interleaved(
             expected = [[_plain(v) for v in row] for row in await asyncio.to_thread(direct)]
             if not same_rows(await client.rows(query), expected):
                 raise SystemExit(f"{name}: the server's rows differ from DuckDB's")
-            await postgres.fetch(in_pg.sql, *in_pg.params)
+            in_postgres = [
+                [_plain(v) for v in row] for row in await postgres.fetch(in_pg.sql, *in_pg.params)
+            ]
+            if not same_rows(in_postgres, expected):
+                raise SystemExit(f"{name}: PostgreSQL's rows differ from DuckDB's")
             ways: dict[str, list[float]] = {"duckdb": [], "graphql": [], "postgres": []}
             for round_ in range(args.repeat):
                 ways["duckdb"].append((await clock(lambda d=direct: asyncio.to_thread(d)))[0])  # type: ignore[misc]
@@ -376,6 +381,8 @@ async def cached(client: Client, repeat: int) -> tuple[dict[str, list[float]], l
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

@@ -16,7 +16,7 @@ from app.analytics.filters import Params, compile_filter
 from app.analytics.query import Condition, Group, Operator, check_query
 from app.analytics.statement import Select, assemble, order_terms
 from app.analytics.timeparts import (
-    TRUNC_UNIT,
+    bucket_sql,
     column_value,
     local_sql,
     offset_sql,
@@ -168,8 +168,9 @@ def _selects(build: _Builder, start: datetime | None, end: datetime | None) -> l
     if time is not None and time.granularity is not None:
         member = _time_member(build, time)
         local = _bucket_local(build, member, start, end)
-        sql = f"date_trunc({TRUNC_UNIT[time.granularity]}, {local})"
-        selects.append(Select(sql, f"{member.name}.{time.granularity.value}", "time", True))
+        sql, group_by = bucket_sql(time.granularity, local)
+        name = f"{member.name}.{time.granularity.value}"
+        selects.append(Select(sql, name, "time", True, group_by))
     for index, name in enumerate(query.dimensions):
         member = build.member(name, ["dimensions", str(index)])
         if member.kind != "dimension":

@@ -19,6 +19,8 @@ class Select:
     name: str
     type: MemberType
     key: bool  # a group key (time bucket or dimension), not a measure
+    # Expressions to group by in its place (the select is built from them); none: itself.
+    group_by: tuple[str, ...] = ()
 
 
 def assemble(
@@ -35,7 +37,7 @@ def assemble(
     parts = [f"SELECT {columns} FROM {source}"]  # noqa: S608
     if where:
         parts.append("WHERE " + " AND ".join(where))
-    keys = [str(i + 1) for i, s in enumerate(selects) if s.key]
+    keys = [key for i, s in enumerate(selects) if s.key for key in s.group_by or (str(i + 1),)]
     if keys:
         parts.append("GROUP BY " + ", ".join(keys))
     if having:

@@ -65,14 +65,22 @@ def test_a_dashboard_query_is_one_statement_with_every_value_bound() -> None:
     )
     # Naive timestamps are UTC; Berlin wall time is UTC plus the offset of the day, and
     # the offset changes once in this range (summer time starts 2024-03-31 01:00 UTC).
-    assert result.sql == (
-        'SELECT date_trunc(\'month\', ("order_ts" + CASE WHEN "order_ts" < $3 '
-        "THEN CAST($4 AS INTERVAL) ELSE CAST($5 AS INTERVAL) END)) AS "
-        '"order_ts.month", "country" AS "country", sum("revenue") AS "revenue", '
-        'count(*) AS "orders" FROM "orders" '
-        'WHERE "order_ts" >= $1 AND "order_ts" < $2 AND "paid" = $6 '
-        "GROUP BY 1, 2 ORDER BY 1 ASC NULLS LAST, 2 ASC NULLS LAST LIMIT $7 OFFSET $8"
+    # Months are grouped by their calendar parts, the bucket built once per group.
+    local = (
+        '("order_ts" + CASE WHEN "order_ts" < $3 THEN CAST($4 AS INTERVAL) '
+        "ELSE CAST($5 AS INTERVAL) END)"
     )
+    year, month = f"extract(year FROM {local})", f"extract(month FROM {local})"
+    # The expected text, not a statement being built:
+    expected = (
+        f"SELECT CAST(make_date(CAST({year} AS INTEGER), CAST({month} AS INTEGER), 1) "  # noqa: S608
+        'AS TIMESTAMP) AS "order_ts.month", "country" AS "country", '
+        'sum("revenue") AS "revenue", count(*) AS "orders" FROM "orders" '
+        'WHERE "order_ts" >= $1 AND "order_ts" < $2 AND "paid" = $6 '
+        f"GROUP BY {year}, {month}, 2 "
+        "ORDER BY 1 ASC NULLS LAST, 2 ASC NULLS LAST LIMIT $7 OFFSET $8"
+    )
+    assert result.sql == expected
     # Berlin midnight is 23:00 UTC the day before (22:00 in summer).
     assert result.params == (
         datetime(2024, 2, 29, 23),
@@ -101,7 +109,13 @@ def test_utc_needs_no_conversion_and_measures_alone_need_no_grouping() -> None:
     )
     assert result.params == (10_000, 0)
     day = compiled(measures=("orders",), time_dimension=TimeDimension("order_ts", Granularity.DAY))
-    assert "date_trunc('day', \"order_ts\")" in day.sql
+    assert 'SELECT CAST(CAST("order_ts" AS DATE) AS TIMESTAMP) AS "order_ts.day"' in day.sql
+    assert 'GROUP BY CAST("order_ts" AS DATE) ' in day.sql
+    hour = compiled(
+        measures=("orders",), time_dimension=TimeDimension("order_ts", Granularity.HOUR)
+    )
+    assert "SELECT date_trunc('hour', \"order_ts\")" in hour.sql
+    assert "GROUP BY 1 " in hour.sql
 
 
 def test_a_zoned_column_is_compared_in_utc_and_shown_in_the_query_zone() -> None:
@@ -116,7 +130,7 @@ def test_a_zoned_column_is_compared_in_utc_and_shown_in_the_query_zone() -> None
         dataset,
         relation=TABLE,
     )
-    assert "date_trunc('day', timezone($2, \"order_ts\"))" in result.sql
+    assert 'CAST(CAST(timezone($2, "order_ts") AS DATE) AS TIMESTAMP)' in result.sql
     assert result.params[:2] == (datetime(2024, 1, 1, tzinfo=UTC), "UTC")
 
 
