@@ -19,7 +19,7 @@ from app.etl.warehouse.protocol import LoadOptions
 from app.etl.warehouse.sql import select_from
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import polars as pl
 
@@ -132,6 +132,13 @@ class DuckDBWarehouse:
         db = await self._database()
         try:
             await runs.discard_run(db, run_id)
+        finally:
+            await db.close()
+
+    async def forget_runs(self, run_ids: Sequence[str]) -> int:
+        db = await self._database()
+        try:
+            return await runs.forget_runs(db, run_ids)
         finally:
             await db.close()
 

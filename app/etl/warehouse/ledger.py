@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from app.etl.incremental import decode_value, encode_value
+from app.etl.names import quote_ident
 from app.etl.warehouse.protocol import BatchStats, LoadTotals, StoredWatermark
 
 if TYPE_CHECKING:
@@ -63,9 +64,8 @@ async def ensure_tables(db: Database) -> None:
     for statement in ddl_statements(db):
         await db.execute(statement)
     if db.dialect == "postgres":
-        await db.execute(
-            f"CREATE INDEX IF NOT EXISTS _dataflow_rejects_run ON {db.qualify(REJECTS)} (run_id)"
-        )
+        index = quote_ident("_dataflow_rejects_run")
+        await db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {db.qualify(REJECTS)} (run_id)")
 
 
 async def find_load(db: Database, run_id: str) -> tuple[Any, ...] | None:

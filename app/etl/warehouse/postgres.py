@@ -20,6 +20,8 @@ from app.etl.warehouse.protocol import LoadOptions
 from app.etl.warehouse.sql import select_from
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from app.etl.warehouse.protocol import Mode
     from app.etl.warehouse.staged_load import StagedLoad
 
@@ -76,6 +78,13 @@ class PostgresWarehouse:
         db = await self._database()
         try:
             await runs.discard_run(db, run_id)
+        finally:
+            await db.close()
+
+    async def forget_runs(self, run_ids: Sequence[str]) -> int:
+        db = await self._database()
+        try:
+            return await runs.forget_runs(db, run_ids)
         finally:
             await db.close()
 

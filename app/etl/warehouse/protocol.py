@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import polars as pl
 
@@ -126,6 +126,11 @@ class Warehouse(Protocol):
 
     async def discard_run(self, run_id: str) -> None:
         """Remove what an unfinished run left (staging, ledger, rejects); idempotent."""
+        ...
+
+    async def forget_runs(self, run_ids: Sequence[str]) -> int:
+        """Retention: drop what the warehouse keeps about these runs (rejects, ledger,
+        an unfinished run's staging), never their loaded rows; the rejects removed."""
         ...
 
     async def read_table(self, table: str) -> pl.DataFrame:

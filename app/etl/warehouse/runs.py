@@ -14,6 +14,8 @@ from app.etl.warehouse.staged_load import StagedLoad, discard
 from app.etl.warehouse.staging_schema import StagingSchema
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from app.etl.warehouse.database import Database
     from app.etl.warehouse.protocol import BatchStats, LoadOptions, LoadTotals, Mode
 
@@ -122,6 +124,27 @@ async def discard_run(db: Database, run_id: str) -> None:
         await db.lock_table(found[0])
         async with db.transaction():
             await discard(db, run_id, found[2])
+
+
+async def forget_runs(db: Database, run_ids: Sequence[str]) -> int:
+    """Retention: everything the warehouse keeps about these runs (rejects, ledger rows,
+    an unfinished run's staging) goes; their loaded rows stay. Returns rejects removed."""
+    removed = 0
+    with db.errors("cannot forget runs"):
+        async with db.transaction():
+            await ledger.ensure_tables(db)
+        for run_id in run_ids:
+            found = await _find(db, run_id)
+            async with db.transaction():
+                rows = await db.fetch(
+                    f"SELECT count(*) FROM {db.qualify(ledger.REJECTS)} WHERE run_id = $1",  # noqa: S608
+                    run_id,
+                )
+                removed += int(rows[0][0])
+                if found is not None:
+                    await db.execute(f"DROP TABLE IF EXISTS {db.qualify(found[2])}")
+                await ledger.forget_run(db, run_id)
+    return removed
 
 
 async def _find(db: Database, run_id: str) -> tuple[Any, ...] | None:

@@ -27,7 +27,7 @@ from tests.unit.etl.engine_helpers import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
     from app.etl.warehouse import BatchStats, LoadOptions, LoadTotals, Mode, Warehouse
@@ -310,6 +310,9 @@ class StalledWarehouse:
         raise NotImplementedError
 
     async def read_rejects(self, run_id: str) -> pl.DataFrame:
+        raise NotImplementedError
+
+    async def forget_runs(self, run_ids: Sequence[str]) -> int:
         raise NotImplementedError
 
     async def table_exists(self, table: str) -> bool:

@@ -151,6 +151,24 @@ async def discard_run_removes_what_a_run_left(warehouse: Warehouse, table: str) 
     assert_frame_equal(await rows(warehouse, table), orders(range(2)))
 
 
+async def retention_forgets_runs_but_not_their_rows(warehouse: Warehouse, table: str) -> None:
+    rejects = pl.DataFrame(
+        {"source": ["f.csv"], "row_number": [3], "reason": ["bad"], "raw": ['{"id": 1}']}
+    )
+    done = await warehouse.begin_load(table=table, mode="append", run_id=f"{table}-old")
+    await done.write_batch(0, orders(range(2)), rejects=rejects)
+    await done.commit()
+    left = await warehouse.begin_load(table=table, mode="append", run_id=f"{table}-left")
+    await left.write_batch(0, orders(range(2, 4)), rejects=rejects)
+    await left.suspend()
+    assert await warehouse.forget_runs([f"{table}-old", f"{table}-left", "unknown"]) == 2
+    assert (await warehouse.read_rejects(f"{table}-old")).height == 0
+    assert_frame_equal(await rows(warehouse, table), orders(range(2)))
+    fresh = await warehouse.begin_load(table=table, mode="append", run_id=f"{table}-left")
+    assert not fresh.committed
+    await fresh.abort()
+
+
 async def rejects_are_kept_with_their_run_and_location(warehouse: Warehouse, table: str) -> None:
     table_load = await warehouse.begin_load(table=table, mode="append", run_id="r-rejects")
     rejects = pl.DataFrame(
@@ -316,6 +334,7 @@ SCENARIOS: list[Scenario] = [
     an_earlier_attempt_is_fenced_off,
     discard_run_removes_what_a_run_left,
     rejects_are_kept_with_their_run_and_location,
+    retention_forgets_runs_but_not_their_rows,
     the_watermark_moves_with_the_data,
     a_failed_apply_moves_neither_rows_nor_watermark,
     freeze_refuses_a_new_column,
