@@ -445,7 +445,9 @@ async def main_async(args: argparse.Namespace) -> None:
     queries = {name: to_query(raw) for name, raw in QUERIES.items()}
     replica, in_pg = Relation(parquet=dataset.replica_uri), Relation(table=("warehouse", TABLE))
     duck = {n: compile_query(q, dataset, relation=replica) for n, q in queries.items()}
-    pg = {n: compile_query(q, dataset, relation=in_pg) for n, q in queries.items()}
+    pg = {
+        n: compile_query(q, dataset, relation=in_pg, dialect="postgres") for n, q in queries.items()
+    }
     async with server(settings, args, 0, token) as client:
         times = await interleaved(client, duck, pg, url, args)
     async with server(settings, args, 256 * 2**20, token) as client:

@@ -16,14 +16,19 @@ if TYPE_CHECKING:
     from app.analytics.members import Member
 
 
-def bucket_sql(granularity: Granularity, local: str) -> tuple[str, tuple[str, ...]]:
+def bucket_sql(
+    granularity: Granularity, local: str, *, calendar_parts: bool = True
+) -> tuple[str, tuple[str, ...]]:
     """The bucket a row's wall time `local` falls in, and what to group by for it.
 
     Grouping by calendar parts (year, month, the date) and building the bucket from them
-    once per group is 1.5-2.5x faster in DuckDB than date_trunc on every row (and reads
-    the same in PostgreSQL); weeks and hours have no cheaper form, so date_trunc stays.
-    The units and shapes are fixed text chosen by the enum, never client text.
+    once per group is 1.5-2.5x faster in DuckDB than date_trunc on every row; weeks and
+    hours have no cheaper form. (PostgreSQL is the other way round: its extract is
+    numeric and slow, so `calendar_parts=False` gives it date_trunc.) The units and
+    shapes are fixed text chosen by the enum, never client text.
     """
+    if not calendar_parts:
+        return f"date_trunc('{granularity.value}', {local})", ()
     year = f"extract(year FROM {local})"
     if granularity is Granularity.YEAR:
         return f"CAST(make_date(CAST({year} AS INTEGER), 1, 1) AS TIMESTAMP)", (year,)

@@ -337,3 +337,18 @@ def test_a_scope_on_a_missing_dimension_locks_the_dataset() -> None:
             relation=TABLE,
             scope=(("tenant", ("acme",)),),
         )
+
+
+def test_the_postgres_dialect_buckets_with_date_trunc() -> None:
+    query = Query(
+        dataset="orders",
+        measures=("orders",),
+        time_dimension=TimeDimension("order_ts", Granularity.QUARTER),
+    )
+    result = compile_query(
+        query, ORDERS, relation=Relation(table=("warehouse", "orders")), dialect="postgres"
+    )
+    assert result.sql.startswith(
+        'SELECT date_trunc(\'quarter\', "order_ts") AS "order_ts.quarter", count(*) AS '
+        '"orders" FROM "warehouse"."orders" GROUP BY 1 '
+    )
