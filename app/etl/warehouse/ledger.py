@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from app.etl.incremental import decode_value, encode_value
 from app.etl.names import quote_ident
 from app.etl.warehouse.protocol import BatchStats, LoadTotals, StoredWatermark
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from app.etl.warehouse.database import Database
 
 LOADS = "_dataflow_loads"
@@ -148,13 +148,11 @@ async def committed_batches(db: Database, run_id: str) -> dict[int, BatchStats]:
     }
 
 
-async def claim_batch(
-    db: Database, run_id: str, number: int, stats: BatchStats, cursor_type: pl.DataType | None
-) -> bool:
+async def claim_batch(db: Database, run_id: str, number: int, stats: BatchStats) -> bool:
     """Record the batch in the ledger; False when it is there already (a redelivery)."""
     cursor_text, type_text = (
-        encode_value(stats.cursor_max, cursor_type)
-        if stats.cursor_max is not None and cursor_type is not None
+        encode_value(stats.cursor_max, pl.Series([stats.cursor_max]).dtype)
+        if stats.cursor_max is not None
         else (None, None)
     )
     rows = await db.fetch(

@@ -57,7 +57,6 @@ class StagedLoad:
         self._next = max(committed, default=-1) + 1
         self._jobs = BatchJobs()
         self._finished = applied is not None
-        self._cursor_type: pl.DataType | None = None
 
     @property
     def committed(self) -> Mapping[int, BatchStats]:
@@ -91,8 +90,6 @@ class StagedLoad:
         if number in self._committed:
             return  # committed by an earlier delivery: loading it again would duplicate
         stats = stats or BatchStats(rows_read=batch.height, rows_written=batch.height)
-        if stats.cursor_max is not None and self._options.cursor is not None:
-            self._cursor_type = pl.Series([stats.cursor_max]).dtype
         # Fitting (casts) and encoding are work on every row: a thread, not the loop.
         encoded = await asyncio.to_thread(self._encode, number, batch, rejects)
         columns, payload, rejected, ddl, created = encoded
@@ -143,7 +140,7 @@ class StagedLoad:
                 for statement in ddl:
                     await db.execute(statement)
                 await self._fence()
-                if not await ledger.claim_batch(db, self._run_id, number, stats, self._cursor_type):
+                if not await ledger.claim_batch(db, self._run_id, number, stats):
                     return  # delivered twice: the first delivery's rows stand
                 if payload is not None:
                     await db.insert_encoded(self._staging, columns, payload, fresh=created)
