@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="postgresql://... (COPY and dlt baselines run only on PostgreSQL) or "
         "duckdb:///abs/path.duckdb (default: a DuckDB file in the cache dir)",
     )
-    parser.add_argument("--batch-rows", type=int, default=50_000, help="rows per batch")
+    parser.add_argument("--batch-rows", type=int, default=25_000, help="rows per batch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-dlt", action="store_true", help="do not run the dlt baseline")
     parser.add_argument(
