@@ -109,6 +109,8 @@ def cleanup(
     """
     from app.cli.processes import settings_or_exit
     from app.db import session_scope
+    from app.errors import DataFlowError
+    from app.etl.warehouse import open_warehouse
     from app.models.base import utcnow
     from app.services import retention
 
@@ -119,12 +121,26 @@ def cleanup(
         err.print(f"[red]--older-than:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from None
 
-    async def main() -> retention.Removed:
+    async def main() -> tuple[retention.Removed, int]:
         async with session_scope(settings) as session:
-            return await retention.remove_older_than(session=session, cutoff=utcnow() - age)
+            removed = await retention.remove_older_than(session=session, cutoff=utcnow() - age)
+        # Then their rejects and ledger rows in the warehouse; loaded rows stay.
+        if not removed.run_ids:
+            return removed, 0
+        warehouse = open_warehouse(settings.warehouse_target)
+        try:
+            return removed, await warehouse.forget_runs(removed.run_ids)
+        except DataFlowError as error:
+            # The embedded warehouse is locked while `dataflow dev` runs; the metadata
+            # is cleaned already, and the next cleanup cannot find these runs again.
+            err.print(f"[yellow]warehouse records kept:[/] {error.code}: {error.message}")
+            return removed, 0
+        finally:
+            await warehouse.close()
 
-    removed = asyncio.run(main())
-    err.print(f"removed {removed.runs} runs and {removed.events} events older than {older_than}")
+    removed, forgotten = asyncio.run(main())
+    what = f"{removed.runs} runs, {removed.events} events and {forgotten} warehouse records"
+    err.print(f"removed {what} older than {older_than}")
 
 
 def report(

@@ -105,7 +105,7 @@ def test_cleanup_works_on_the_metadata_database(dataflow: Dataflow, server: Serv
     wrong = dataflow("cleanup", "--older-than", "a month", DATA_DIR=str(server.data_dir))
 
     assert kept.code == 0, kept.stderr
-    assert "removed 0 runs and 0 events older than 3650d" in kept.stderr
+    assert "removed 0 runs, 0 events and 0 warehouse records older than 3650d" in kept.stderr
     assert wrong.code == 2
     assert "is not an age like 30d" in wrong.stderr
 
