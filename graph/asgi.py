@@ -23,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from actors import broker as broker_module
 from actors.runs import enqueue_run
+from app.analytics.service import close_services as close_analytics
 from app.config import Environment, Settings, get_settings
 from app.db import dispose_engines, ping
 from app.errors import Unauthenticated
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 state["worker"].stop()
                 state["worker"] = None
             await app.state.login_limiter.close()
+            await close_analytics()
             await close_event_buses()
             await dispose_engines()
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -29,12 +30,25 @@ MAX_TOKENS = 2000
 MAX_ALIASES = 30
 
 
+# The depth and alias limiters each build a new rule class per instance; the validation
+# cache keys on the rule classes, so they are built once here and shared by every request
+# (otherwise no document would ever be found in the cache).
+_LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
+
+
+class QueryLimits(AddValidationRules):
+    def __init__(self) -> None:
+        super().__init__(_LIMIT_RULES)
+
+
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Factories, not instances: Strawberry builds fresh extensions for every request.
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        QueryLimits,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         # Dashboards send the same few documents over and over: parse and validate once.
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
