@@ -108,8 +108,13 @@ class RedisEventBus:
     """Pub/sub on one channel per run (and per pipeline), so any API replica serves any
     subscriber."""
 
+    # Each live subscription holds one Redis connection (redis-py's pool defaults to 100,
+    # which refused the 101st subscriber). Multiplexing all of a process's channels over
+    # one connection would be leaner; until then the pool is sized for dashboards.
+    MAX_CONNECTIONS = 5000
+
     def __init__(self, url: str) -> None:
-        self._client = aioredis.Redis.from_url(url)
+        self._client = aioredis.Redis.from_url(url, max_connections=self.MAX_CONNECTIONS)
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self._client.publish(CHANNEL_PREFIX + channel, json.dumps(message))

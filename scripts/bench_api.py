@@ -219,6 +219,7 @@ async def fanout(
         "subscribers": subscribers,
         "deliveries": len(latencies),
         "errors": len(errors),
+        "first_error": errors[0] if errors else None,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
