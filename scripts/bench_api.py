@@ -144,7 +144,7 @@ async def load(base: str, token: str, seconds: float, concurrency: int) -> dict[
 
 async def fanout(
     base: str, token: str, database_url: str, redis_url: str, subscribers: int, events: int
-) -> dict[str, float]:
+) -> dict[str, object]:
     """Publish run events as a worker does; measure publish → receipt for each subscriber."""
     from app.db import session_scope
     from app.events import publish_changes
