@@ -11,13 +11,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 import uvicorn
 import websockets
 
 from graph.asgi import create_app
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from app.config import Settings
 
@@ -48,6 +51,23 @@ def live_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 90
+) -> None:
+    """Wait for a `dataflow` server subprocess to answer /healthz; fail with its log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"dataflow exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"dataflow did not answer /healthz:\n{log.read_text()}")
 
 
 class GraphQLClient:

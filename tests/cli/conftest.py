@@ -6,15 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from tests.factories import unique
-from tests.live import free_port
+from tests.live import free_port, wait_until_healthy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,20 +54,6 @@ class Result:
         return json.loads(self.stdout)
 
 
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dataflow dev exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"dataflow dev did not answer /healthz:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`dataflow dev` on a free port with its own data dir, for every CLI test."""
@@ -92,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_healthy(url, process, log)
+            wait_until_healthy(url, process, log)
             yield Server(url=url, data_dir=base / "data", log=log)
         finally:
             process.terminate()

@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from app.bootstrap import DEMO_PIPELINE, DEMO_ROWS, DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from tests.e2e import flows
 from tests.e2e import operations as ops
-from tests.live import GraphQLClient, free_port
+from tests.live import GraphQLClient, free_port, wait_until_healthy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,20 +24,6 @@ PREVIEW = """
 query($table: String!) {
   tablePreview(table: $table, limit: 5) { columns { name type } rows rowCount }
 }"""
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dataflow dev exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"dataflow dev did not answer /healthz:\n{log.read_text()}")
 
 
 @pytest.fixture
