@@ -123,20 +123,23 @@ def cleanup(
 
     async def main() -> tuple[retention.Removed, int]:
         async with session_scope(settings) as session:
-            removed = await retention.remove_older_than(session=session, cutoff=utcnow() - age)
-        # Then their rejects and ledger rows in the warehouse; loaded rows stay.
-        if not removed.run_ids:
-            return removed, 0
+            run_ids = await retention.finished_before(session=session, cutoff=utcnow() - age)
+        if not run_ids:
+            return retention.Removed(runs=0, events=0, run_ids=[]), 0
+        # The warehouse first (rejects and ledger rows; loaded rows stay), so that if it
+        # cannot be reached the runs stay listed and the next cleanup tries again.
         warehouse = open_warehouse(settings.warehouse_target)
         try:
-            return removed, await warehouse.forget_runs(removed.run_ids)
+            forgotten = await warehouse.forget_runs(run_ids)
         except DataFlowError as error:
-            # The embedded warehouse is locked while `dataflow dev` runs; the metadata
-            # is cleaned already, and the next cleanup cannot find these runs again.
-            err.print(f"[yellow]warehouse records kept:[/] {error.code}: {error.message}")
-            return removed, 0
+            # E.g. the embedded warehouse is locked while `dataflow dev` runs.
+            err.print(f"[red]nothing removed:[/] {error.code}: {error.message}")
+            raise typer.Exit(EXIT_ERROR) from None
         finally:
             await warehouse.close()
+        async with session_scope(settings) as session:
+            removed = await retention.remove(session=session, run_ids=run_ids)
+        return removed, forgotten
 
     removed, forgotten = asyncio.run(main())
     what = f"{removed.runs} runs, {removed.events} events and {forgotten} warehouse records"

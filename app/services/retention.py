@@ -23,17 +23,27 @@ class Removed:
     run_ids: list[str]
 
 
-async def remove_older_than(*, session: AsyncSession, cutoff: datetime) -> Removed:
-    """Delete runs that ended before `cutoff`, with their events. Running, queued and
-    cancelling runs stay, however old."""
+async def finished_before(*, session: AsyncSession, cutoff: datetime) -> list[str]:
+    """Runs that ended before `cutoff`. Running, queued and cancelling runs are never
+    among them, however old."""
     old = select(Run.id).where(
         col(Run.status).in_(list(TERMINAL_STATUSES)),
         col(Run.finished_at).is_not(None),
         col(Run.finished_at) < cutoff,
     )
-    run_ids = list((await session.exec(old)).all())
+    return list((await session.exec(old)).all())
+
+
+async def remove(*, session: AsyncSession, run_ids: list[str]) -> Removed:
+    """Delete these runs with their events."""
     if not run_ids:
         return Removed(runs=0, events=0, run_ids=[])
     events = await session.exec(delete(RunEvent).where(col(RunEvent.run_id).in_(run_ids)))
     runs = await session.exec(delete(Run).where(col(Run.id).in_(run_ids)))
     return Removed(runs=runs.rowcount, events=events.rowcount, run_ids=run_ids)
+
+
+async def remove_older_than(*, session: AsyncSession, cutoff: datetime) -> Removed:
+    """Delete runs that ended before `cutoff`, with their events."""
+    run_ids = await finished_before(session=session, cutoff=cutoff)
+    return await remove(session=session, run_ids=run_ids)
