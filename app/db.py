@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from sqlalchemy.pool import ConnectionPoolEntry
+
     from app.config import Settings
 
 # The API's loop and the in-process worker's loop each need their own engine: asyncpg
 # and aiosqlite connections belong to the loop that opened them.
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+# The same pools, handing out connections in autocommit mode (see `read_session`).
+_autocommit_engines: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -33,18 +43,45 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A connection idle for longer than this is pinged before it is handed out, so the first
+# request after a database restart gets a fresh connection instead of an error.
+IDLE_PING_SECONDS = 2.0
+
+
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
-    # Pre-ping costs a round trip per checkout (~15% of a runs page, measured), but after
-    # a database restart it turns every stale pooled connection into a fresh one instead
-    # of a failed request or a failed run write: worth it.
-    return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_pre_ping=True
-    )
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Pre-ping, but only connections that sat idle. SQLAlchemy's `pool_pre_ping` pings
+    every checkout, and for asyncpg a ping is BEGIN, a query and ROLLBACK: three round
+    trips, a quarter of a runs page. A connection back from work milliseconds ago is as
+    good as a pinged one; one that was idle may have been cut by a restart. (A restart
+    under load still fails the statements that were running, which callers retry.)"""
+    dialect = engine.sync_engine.dialect
+
+    def on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool throws this connection away and checks out another.
+            raise DisconnectionError(f"stale pooled connection: {error}") from error
+
+    event.listen(engine.sync_engine.pool, "checkin", on_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", on_checkout)
 
 
 def get_engine(settings: Settings) -> AsyncEngine:
@@ -78,6 +115,17 @@ async def session_scope(settings: Settings) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+def read_session(settings: Settings) -> AsyncSession:
+    """A session for reads only: each statement runs on its own (autocommit), so a read
+    costs no BEGIN and COMMIT round trips. The caller closes it; nothing is committed."""
+    engine = get_engine(settings)
+    autocommit = _autocommit_engines.get(engine)
+    if autocommit is None:
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _autocommit_engines[engine] = autocommit
+    return AsyncSession(autocommit, expire_on_commit=False)
 
 
 async def ping(settings: Settings) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import asyncio
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
+from sqlalchemy.exc import SQLAlchemyError
 from strawberry.dataloader import DataLoader
 
-from app.db import session_scope
+from app.db import read_session, session_scope
 from app.errors import Unauthenticated
 from app.models.user import User
+from app.services import api_keys as api_key_service
 from app.services import auth as auth_service
 from app.services import pipelines as pipeline_service
 from app.services import runs as run_service
@@ -19,16 +22,16 @@ from app.services import sources as source_service
 from app.services.auth import Caller, bearer_token
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
+    from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.websockets import WebSocket
 
     from app.config import Settings
-    from app.models.pipeline import Pipeline
+    from app.models.base import Record
     from app.models.run import Run
-    from app.models.source import Source
     from app.ratelimit import LoginLimiter
 
 
@@ -44,6 +47,17 @@ async def authenticate(settings: Settings, header: object) -> Caller | None:
         return await auth_service.authenticate(session=session, settings=settings, token=token)
 
 
+async def _authenticate_reading(
+    settings: Settings, header: object, session: AsyncSession
+) -> Caller | None:
+    """As `authenticate`, on a read session: an access token only reads its holder (an
+    API key records its last use, so it takes a writing session of its own)."""
+    token = bearer_token(header)
+    if token is None or api_key_service.is_api_key(token):
+        return await authenticate(settings, header)
+    return await auth_service.authenticate(session=session, settings=settings, token=token)
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -56,6 +70,37 @@ class Context:
     loaders: dict[str, DataLoader[str, Any]] = field(default_factory=dict)
     # Over WebSocket one context serves the whole connection: this counts its streams.
     active_subscriptions: int = 0
+    # Over HTTP the request's resolvers share one read session (one pool checkout a
+    # request), taking turns; a WebSocket connection holds none while it waits.
+    shares_reads: bool = True
+    _read_session: AsyncSession | None = None
+    _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads (autocommit: every statement sees what is committed)."""
+        if not self.shares_reads:
+            session = read_session(self.settings)
+            try:
+                yield session
+            finally:
+                await session.close()
+            return
+        async with self._read_lock:
+            if self._read_session is None:
+                self._read_session = read_session(self.settings)
+            try:
+                yield self._read_session
+            except SQLAlchemyError:
+                # The connection may be broken: the next read starts on a fresh one.
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        """Give back the request's read session (at the end of the request)."""
+        if self._read_session is not None:
+            session, self._read_session = self._read_session, None
+            await session.close()
 
     @contextmanager
     def subscription_slot(self) -> Iterator[None]:
@@ -88,7 +133,8 @@ class Context:
                 else self.request.headers.get("authorization")
             )
             try:
-                self._caller = await authenticate(self.settings, header)
+                async with self.reads() as session:
+                    self._caller = await _authenticate_reading(self.settings, header, session)
             except Unauthenticated as error:
                 self._auth_error = error
             self._resolved = True
@@ -104,10 +150,10 @@ class Context:
         client = self.request.client
         return client.host if client else "unknown"
 
-    def source_loader(self) -> DataLoader[str, Source | None]:
+    def source_loader(self) -> DataLoader[str, Record | None]:
         return self._loader("source", self._load_sources)
 
-    def pipeline_loader(self) -> DataLoader[str, Pipeline | None]:
+    def pipeline_loader(self) -> DataLoader[str, Record | None]:
         return self._loader("pipeline", self._load_pipelines)
 
     def last_run_loader(self) -> DataLoader[str, Run | None]:
@@ -118,14 +164,14 @@ class Context:
             self.loaders[name] = DataLoader(load_fn=load)
         return self.loaders[name]
 
-    async def _load_sources(self, ids: list[str]) -> list[Source | None]:
-        async with session_scope(self.settings) as session:
+    async def _load_sources(self, ids: list[str]) -> list[Record | None]:
+        async with self.reads() as session:
             return await source_service.get_many(session=session, source_ids=ids)
 
     async def _load_last_runs(self, ids: list[str]) -> list[Run | None]:
-        async with session_scope(self.settings) as session:
+        async with self.reads() as session:
             return await run_service.latest_for_pipelines(session=session, pipeline_ids=ids)
 
-    async def _load_pipelines(self, ids: list[str]) -> list[Pipeline | None]:
-        async with session_scope(self.settings) as session:
+    async def _load_pipelines(self, ids: list[str]) -> list[Record | None]:
+        async with self.reads() as session:
             return await pipeline_service.get_many(session=session, pipeline_ids=ids)

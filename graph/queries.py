@@ -9,7 +9,6 @@ from graphql import GraphQLError
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.db import session_scope
 from app.errors import DataFlowError, NotFound
 from app.models.user import Role as ModelRole
 from app.services import api_keys as api_key_service
@@ -72,7 +71,7 @@ class Query:
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[User]:
         try:
-            async with session_scope(info.context.settings) as session:
+            async with info.context.reads() as session:
                 page = await user_service.list_page(session=session, first=first, after=after)
         except DataFlowError as error:
             raise as_graphql_error(error) from None
@@ -80,7 +79,7 @@ class Query:
 
     @strawberry.field(permission_classes=[IsAdmin], description="A user's API keys.")
     async def api_keys(self, info: Info[Context, None], user_id: strawberry.ID) -> list[ApiKey]:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             try:
                 owner = await user_service.get(session=session, user_id=user_id)
             except NotFound:
@@ -93,7 +92,7 @@ class Query:
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[Source]:
         try:
-            async with session_scope(info.context.settings) as session:
+            async with info.context.reads() as session:
                 page = await source_service.list_page(session=session, first=first, after=after)
         except DataFlowError as error:
             raise as_graphql_error(error) from None
@@ -101,7 +100,7 @@ class Query:
 
     @strawberry.field(permission_classes=[IsViewer])
     async def source(self, info: Info[Context, None], id: strawberry.ID) -> Source | None:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             try:
                 return Source.from_model(await source_service.get(session=session, source_id=id))
             except NotFound:
@@ -112,7 +111,7 @@ class Query:
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[Pipeline]:
         try:
-            async with session_scope(info.context.settings) as session:
+            async with info.context.reads() as session:
                 page = await pipeline_service.list_page(session=session, first=first, after=after)
         except DataFlowError as error:
             raise as_graphql_error(error) from None
@@ -123,7 +122,7 @@ class Query:
 
     @strawberry.field(permission_classes=[IsViewer])
     async def pipeline(self, info: Info[Context, None], id: strawberry.ID) -> Pipeline | None:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             try:
                 found = await pipeline_service.get(session=session, pipeline_id=id)
             except NotFound:
@@ -140,7 +139,7 @@ class Query:
     ) -> Connection[Run]:
         where = filter.to_service() if filter else None
         try:
-            async with session_scope(info.context.settings) as session:
+            async with info.context.reads() as session:
                 page = await run_service.list_page(
                     session=session, first=first, after=after, where=where
                 )
@@ -153,7 +152,7 @@ class Query:
 
     @strawberry.field(permission_classes=[IsViewer])
     async def backfill(self, info: Info[Context, None], id: strawberry.ID) -> Backfill | None:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             try:
                 found = await backfill_service.get(session=session, backfill_id=id)
             except NotFound:
@@ -162,7 +161,7 @@ class Query:
 
     @strawberry.field(permission_classes=[IsViewer])
     async def run(self, info: Info[Context, None], id: strawberry.ID) -> Run | None:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             try:
                 return Run.from_model(await run_service.get(session=session, run_id=id))
             except NotFound:
@@ -198,7 +197,7 @@ class Query:
                 raise InvalidInput(
                     "since needs a timezone offset, e.g. 2026-01-01T00:00:00Z", path=["since"]
                 )
-            async with session_scope(info.context.settings) as session:
+            async with info.context.reads() as session:
                 rows = await report_service.by_pipeline(session=session, since=since)
         except DataFlowError as error:
             raise as_graphql_error(error) from None

@@ -18,6 +18,7 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.tools import merge_types
 
 from graph.analytics import AnalyticsQuery
+from graph.execution import PlannedExecutionContext
 from graph.extensions import MaskAndLogErrors
 from graph.mutations import Mutation
 from graph.queries import Query as CoreQuery
@@ -57,5 +58,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     if not introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=PlannedExecutionContext,
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Row
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from enum import StrEnum
 
 JSONVariant = JSON().with_variant(JSONB(), "postgresql")
+
+# A read-only row of a model's table: the model's columns as attributes, no ORM state.
+# Pages the API only reads load records: building ORM instances for a page of 50 runs
+# with their pipelines and sources cost more than the queries (measured; see
+# scripts/bench_api.py). Records cannot be changed or added to a session.
+Record: TypeAlias = Row[Any]
 
 
 def utcnow() -> datetime:

@@ -6,15 +6,18 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import and_, or_
+from sqlmodel import select
 
 from app.errors import InvalidInput
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
-    from sqlmodel.sql.expression import SelectOfScalar
+    from sqlmodel.sql.expression import Select, SelectOfScalar
+
+    from app.models.base import Record
 
 T = TypeVar("T")
 
@@ -55,16 +58,27 @@ def page_size(first: int | None) -> int:
     return first
 
 
+def record_select(model: Any) -> Select[Any]:
+    """A select of the model's columns, loaded as records (see `app.models.base.Record`)."""
+    return cast("Select[Any]", select(*model.__table__.columns))
+
+
+async def fetch_records(session: AsyncSession, statement: Select[Any]) -> list[Record]:
+    """The rows of a `record_select`."""
+    return cast("list[Record]", list((await session.exec(statement)).all()))
+
+
 async def paginate(
     session: AsyncSession,
-    statement: SelectOfScalar[T],
+    statement: SelectOfScalar[T] | Select[Any],
     model: Any,
     *,
     first: int | None,
     after: str | None,
     newest_first: bool = True,
-) -> Page[T]:
-    """Fetch one page after `after`, ordered by (created_at, id), one row more to see past."""
+) -> Page[Any]:
+    """Fetch one page after `after`, ordered by (created_at, id), one row more to see past:
+    of model instances, or of records when `statement` is a `record_select`."""
     size = page_size(first)
     created, ident = model.created_at, model.id
     if after is not None:
@@ -74,7 +88,7 @@ async def paginate(
         else:
             statement = statement.where(or_(created > at, and_(created == at, ident > after_id)))
     order = (created.desc(), ident.desc()) if newest_first else (created.asc(), ident.asc())
-    rows = list((await session.exec(statement.order_by(*order).limit(size + 1))).all())
+    rows: list[Any] = list((await session.exec(statement.order_by(*order).limit(size + 1))).all())
     items = rows[:size]
-    cursors = [encode_cursor(row.created_at, row.id) for row in items]  # type: ignore[attr-defined]
+    cursors = [encode_cursor(row.created_at, row.id) for row in items]
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > size)

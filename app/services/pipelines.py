@@ -17,7 +17,7 @@ from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
 from app.services import sources as source_service
-from app.services.pagination import Page, paginate
+from app.services.pagination import Page, fetch_records, paginate, record_select
 from app.validation import parse_model
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.etl.sources.policy import SourcePolicy
+    from app.models.base import Record
     from app.models.source import Source
     from app.models.user import User
 
@@ -50,19 +51,19 @@ async def get_by_name(*, session: AsyncSession, name: str) -> Pipeline | None:
     return (await session.exec(statement)).first()
 
 
-async def get_many(*, session: AsyncSession, pipeline_ids: Sequence[str]) -> list[Pipeline | None]:
-    """Batch lookup for DataLoaders: one query, results in the order asked.
+async def get_many(*, session: AsyncSession, pipeline_ids: Sequence[str]) -> list[Record | None]:
+    """Batch lookup for DataLoaders: one query, records in the order asked.
 
     Deleted pipelines are returned too: a run still shows what it ran."""
-    statement = select(Pipeline).where(col(Pipeline.id).in_(pipeline_ids))
-    by_id = {pipeline.id: pipeline for pipeline in (await session.exec(statement)).all()}
+    statement = record_select(Pipeline).where(col(Pipeline.id).in_(pipeline_ids))
+    by_id = {pipeline.id: pipeline for pipeline in await fetch_records(session, statement)}
     return [by_id.get(pipeline_id) for pipeline_id in pipeline_ids]
 
 
 async def list_page(
     *, session: AsyncSession, first: int | None = None, after: str | None = None
-) -> Page[Pipeline]:
-    statement = select(Pipeline).where(_live())
+) -> Page[Record]:
+    statement = record_select(Pipeline).where(_live())
     return await paginate(session, statement, Pipeline, first=first, after=after)
 
 

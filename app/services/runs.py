@@ -14,7 +14,7 @@ from app.models.run import Run, RunStatus
 from app.models.run_states import can_move, sources_of
 from app.services import pipelines as pipeline_service
 from app.services import run_events as event_service
-from app.services.pagination import Page, paginate
+from app.services.pagination import Page, paginate, record_select
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
+    from app.models.base import Record
     from app.models.user import User
     from app.services.run_events import StoredEvent
 
@@ -65,8 +66,9 @@ async def list_page(
     first: int | None = None,
     after: str | None = None,
     where: RunFilter | None = None,
-) -> Page[Run]:
-    statement = select(Run)
+) -> Page[Record]:
+    """A page of runs, newest first, as records (the API only reads them)."""
+    statement = record_select(Run)
     if where is not None:
         if where.pipeline_id is not None:
             statement = statement.where(Run.pipeline_id == where.pipeline_id)

@@ -10,7 +10,7 @@ from app.errors import AlreadyExists, InvalidInput, SourceNotFound
 from app.etl.sources import parse_source
 from app.models.base import utcnow
 from app.models.source import Source, SourceCreate
-from app.services.pagination import Page, paginate
+from app.services.pagination import Page, fetch_records, paginate, record_select
 from app.validation import parse_model
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.etl.sources.policy import SourcePolicy
+    from app.models.base import Record
     from app.models.user import User
 
 
@@ -42,17 +43,18 @@ async def get_by_name(*, session: AsyncSession, name: str) -> Source | None:
     return (await session.exec(statement)).first()
 
 
-async def get_many(*, session: AsyncSession, source_ids: Sequence[str]) -> list[Source | None]:
-    """Batch lookup for DataLoaders: one query, results in the order asked."""
-    rows = await session.exec(select(Source).where(col(Source.id).in_(source_ids)))
-    by_id = {source.id: source for source in rows.all()}
+async def get_many(*, session: AsyncSession, source_ids: Sequence[str]) -> list[Record | None]:
+    """Batch lookup for DataLoaders: one query, records in the order asked."""
+    statement = record_select(Source).where(col(Source.id).in_(source_ids))
+    by_id = {source.id: source for source in await fetch_records(session, statement)}
     return [by_id.get(source_id) for source_id in source_ids]
 
 
 async def list_page(
     *, session: AsyncSession, first: int | None = None, after: str | None = None
-) -> Page[Source]:
-    return await paginate(session, select(Source).where(_live()), Source, first=first, after=after)
+) -> Page[Record]:
+    statement = record_select(Source).where(_live())
+    return await paginate(session, statement, Source, first=first, after=after)
 
 
 async def _ensure_name_free(session: AsyncSession, name: str, own_id: str | None = None) -> None:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry.types import Info
 
-from app.db import session_scope
 from app.models.backfill import BackfillStep as BackfillStep  # re-exported for the schema
 from app.models.run import RunStatus
 from app.services import backfills as backfill_service
@@ -48,7 +47,7 @@ class Backfill:
 
     @strawberry.field(description="How many of its runs are in each status.")
     async def progress(self, info: Info[Context, None]) -> BackfillProgress:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             counts = await backfill_service.progress(session=session, backfill_id=self.id)
         return BackfillProgress(
             total=sum(counts.values()),

@@ -10,13 +10,14 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.db import session_scope
 from app.etl.sources import redact
 from app.services import pipelines as pipeline_service
 from graph.context import Context
+from graph.execution import prefetched
 from graph.types.common import deferred
 
 if TYPE_CHECKING:
+    from app.models.base import Record
     from app.models.pipeline import Pipeline as PipelineModel
     from app.models.pipeline_version import PipelineVersion as PipelineVersionModel
     from app.models.source import Source as SourceModel
@@ -34,7 +35,7 @@ class Source:
     updated_at: datetime
 
     @classmethod
-    def from_model(cls, source: SourceModel) -> Source:
+    def from_model(cls, source: SourceModel | Record) -> Source:
         return cls(
             id=strawberry.ID(source.id),
             name=source.name,
@@ -81,7 +82,7 @@ class Pipeline:
     # Set by `prefetch_sources` for a whole page, so each row needs no resolver await.
     prefetched_source: strawberry.Private[Source | UnsetType | None] = UNSET
 
-    @strawberry.field
+    @strawberry.field(metadata=prefetched("prefetched_source"))
     def source(self, info: Info[Context, None]) -> Source | None:
         if not isinstance(self.prefetched_source, UnsetType):
             return self.prefetched_source
@@ -93,7 +94,7 @@ class Pipeline:
 
     @strawberry.field(description="Every version of the spec, newest first.")
     async def versions(self, info: Info[Context, None]) -> list[PipelineVersion]:
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             rows = await pipeline_service.versions(session=session, pipeline_id=self.id)
         return [PipelineVersion.from_model(row) for row in rows]
 
@@ -107,7 +108,7 @@ class Pipeline:
         return Run.from_model(run) if run else None
 
     @classmethod
-    def from_model(cls, pipeline: PipelineModel) -> Pipeline:
+    def from_model(cls, pipeline: PipelineModel | Record) -> Pipeline:
         return cls(
             id=strawberry.ID(pipeline.id),
             name=pipeline.name,

@@ -10,14 +10,15 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.db import session_scope
 from app.models.run import RunStatus as RunStatus  # re-exported for the schema
 from app.services import run_events as event_service
 from graph.context import Context
+from graph.execution import prefetched
 from graph.types.catalog import Pipeline, prefetch_sources
 from graph.types.common import deferred
 
 if TYPE_CHECKING:
+    from app.models.base import Record
     from app.models.run import Run as RunModel
     from app.models.run import RunEvent as RunEventModel
 
@@ -93,7 +94,7 @@ class Run:
     # Set by `prefetch_pipelines` for a whole page, so each row needs no resolver await.
     prefetched_pipeline: strawberry.Private[Pipeline | UnsetType | None] = UNSET
 
-    @strawberry.field
+    @strawberry.field(metadata=prefetched("prefetched_pipeline"))
     def pipeline(self, info: Info[Context, None]) -> Pipeline | None:
         if not isinstance(self.prefetched_pipeline, UnsetType):
             return self.prefetched_pipeline
@@ -114,14 +115,14 @@ class Run:
                 f"first must be between 1 and {MAX_EVENTS_PAGE}",
                 extensions={"code": "INVALID_INPUT"},
             )
-        async with session_scope(info.context.settings) as session:
+        async with info.context.reads() as session:
             rows = await event_service.list_after(
                 session=session, run_id=self.id, after=parse_event_cursor(after), limit=first
             )
         return [RunEvent.from_model(row) for row in rows]
 
     @classmethod
-    def from_model(cls, run: RunModel) -> Run:
+    def from_model(cls, run: RunModel | Record) -> Run:
         error = None
         if run.error_code is not None:
             error = RunError(code=run.error_code, message=run.error_message or "")

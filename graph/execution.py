@@ -1,0 +1,226 @@
+"""A faster completion of plain subtrees: the result of a field whose whole selection is
+attribute reads (no resolvers, arguments, abstract types or @defer) is built by a plan
+made once per request, instead of graphql-core's walk field by field.
+
+Why: a page of 50 runs with their pipeline and source is ~550 fields; graphql-core spends
+~5 µs on each (resolve info, awaitable checks, null checks, path bookkeeping), 2.7 ms a
+page on these machines, most of a request. The plan does the same reads and the same
+output coercion in ~0.5 µs a field.
+
+It must give exactly what graphql-core gives, so it only takes the happy path: a null in
+a non-null field, a value that does not coerce, anything unusual raises `_Fallback`, and
+graphql-core completes that object itself, producing its usual errors and paths. Reading
+attributes has no side effects, so abandoning a half-built result is safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    Undefined,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList
+from graphql.pyutils import Path, is_iterable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+from strawberry.types.unset import UnsetType
+
+# A resolver field whose value a page resolver may attach beforehand (see `prefetched`):
+# its metadata names the attribute that holds it, UNSET when it was not prefetched.
+PREFETCHED_ATTRIBUTE = "dataflow.prefetched_attribute"
+
+Completer = Callable[[Any], Any]
+
+
+class _Fallback(Exception):
+    """This value needs graphql-core's full completion (an error, an unset prefetch)."""
+
+
+def prefetched(attribute: str) -> dict[str, str]:
+    """Metadata for a resolver field that is answered from `attribute` when it is set."""
+    return {PREFETCHED_ATTRIBUTE: attribute}
+
+
+class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor, completing plain objects by a per-request plan."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Keyed like graphql-core's own subfield memo: the field list's identity, kept
+        # alive beside the plan so the id cannot be reused during this execution.
+        self._plans: dict[
+            tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Completer | None]
+        ] = {}
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        plan = self._object_plan(return_type, field_details_list)
+        if plan is not None:
+            # On _Fallback, or a read that failed, graphql-core completes it and reports.
+            with contextlib.suppress(Exception):
+                return plan(result)
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _object_plan(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Completer | None:
+        key = (object_type, id(field_details_list))
+        cached = self._plans.get(key)
+        if cached is None:
+            plan = self._build_object_plan(object_type, field_details_list)
+            cached = self._plans[key] = (field_details_list, plan)
+        return cached[1]
+
+    def _build_object_plan(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Completer | None:
+        if object_type.is_type_of is not None:
+            return None
+        grouped, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+        if defer_usages:
+            return None
+        fields: list[tuple[str, Completer, Completer]] = []
+        for response_key, details in grouped.items():
+            planned = self._field_plan(object_type, details)
+            if planned is None:
+                return None
+            fields.append((response_key, *planned))
+        return _object_completer(fields)
+
+    def _field_plan(
+        self, object_type: GraphQLObjectType, details: FieldDetailsList
+    ) -> tuple[Completer, Completer] | None:
+        """(read the value from the parent, complete it), or None if not plain."""
+        node = details[0].node
+        name = node.name.value
+        if name == "__typename":
+            type_name = object_type.name
+            return (lambda _source: type_name), _identity
+        if any(item.node.arguments for item in details):
+            return None
+        field_def = object_type.fields.get(name)
+        if field_def is None or field_def.args:
+            return None
+        read = _reader(field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF))
+        if read is None:
+            return None
+        complete = self._value_plan(field_def.type, details)
+        return None if complete is None else (read, complete)
+
+    def _value_plan(
+        self, return_type: GraphQLOutputType, details: FieldDetailsList
+    ) -> Completer | None:
+        if is_non_null_type(return_type):
+            assert isinstance(return_type, GraphQLNonNull)
+            inner = self._value_plan(return_type.of_type, details)
+            return None if inner is None else _non_null(inner)
+        if is_list_type(return_type):
+            assert isinstance(return_type, GraphQLList)
+            item = self._value_plan(return_type.of_type, details)
+            return None if item is None else _nullable(_list(item))
+        if is_leaf_type(return_type):
+            assert isinstance(return_type, GraphQLLeafType)
+            return _nullable(_leaf(return_type))
+        if is_object_type(return_type):
+            assert isinstance(return_type, GraphQLObjectType)
+            plan = self._object_plan(return_type, details)
+            return None if plan is None else _nullable(plan)
+        return None  # interfaces and unions: graphql-core resolves the runtime type
+
+
+def _reader(field: object) -> Completer | None:
+    """How to read a field's value from its parent without graphql-core, if it is plain."""
+    if not isinstance(field, StrawberryField) or field.extensions:
+        return None
+    if field.base_resolver is None:
+        if field.default_resolver is not getattr:
+            return None
+        name = field.python_name
+        return lambda source: getattr(source, name)
+    attribute = field.metadata.get(PREFETCHED_ATTRIBUTE) if field.metadata else None
+    if attribute is None:
+        return None
+
+    def read_prefetched(source: Any) -> Any:
+        value = getattr(source, attribute)
+        if isinstance(value, UnsetType):
+            raise _Fallback
+        return value
+
+    return read_prefetched
+
+
+def _object_completer(fields: list[tuple[str, Completer, Completer]]) -> Completer:
+    def complete(source: Any) -> dict[str, Any]:
+        return {key: complete_value(read(source)) for key, read, complete_value in fields}
+
+    return complete
+
+
+def _non_null(inner: Completer) -> Completer:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            raise _Fallback
+        return inner(value)
+
+    return complete
+
+
+def _nullable(inner: Completer) -> Completer:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        return inner(value)
+
+    return complete
+
+
+def _list(item: Completer) -> Completer:
+    def complete(value: Any) -> list[Any]:
+        if not is_iterable(value):
+            raise _Fallback
+        return [item(element) for element in value]
+
+    return complete
+
+
+def _leaf(leaf_type: GraphQLLeafType) -> Completer:
+    coerce = leaf_type.coerce_output_value
+
+    def complete(value: Any) -> Any:
+        try:
+            coerced = coerce(value)
+        except Exception:
+            raise _Fallback from None
+        if coerced is None or coerced is Undefined:
+            raise _Fallback
+        return coerced
+
+    return complete
+
+
+def _identity(value: Any) -> Any:
+    return value

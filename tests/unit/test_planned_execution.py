@@ -1,0 +1,155 @@
+"""The planned executor answers exactly as graphql-core does: same data, same errors,
+same paths, for every shape of query (fragments, aliases, directives, nulls, lists)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.unset import UNSET, UnsetType
+
+from graph.execution import PlannedExecutionContext, prefetched
+
+
+@strawberry.enum
+class Colour(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type
+class Leaf:
+    name: str
+    colour: Colour
+    at: datetime
+    data: JSON
+    maybe: int | None
+    # Declared non-null, but some test rows hold None: graphql-core's error must show.
+    strict: int
+
+
+@strawberry.type
+class Node:
+    id: strawberry.ID
+    leaves: list[Leaf]
+    optional_leaves: list[Leaf | None] | None
+    loaded_leaf: strawberry.Private[Leaf | UnsetType | None] = UNSET
+
+    @strawberry.field(metadata=prefetched("loaded_leaf"))
+    def leaf(self) -> Leaf | None:
+        # The contract of a prefetched field: the attached value when there is one.
+        if not isinstance(self.loaded_leaf, UnsetType):
+            return self.loaded_leaf
+        return Leaf(name="resolved", colour=Colour.BLUE, at=_AT, data={}, maybe=None, strict=0)
+
+    @strawberry.field
+    def shout(self, word: str) -> str:
+        return word.upper()
+
+
+_AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def _leaf(index: int, *, strict: int | None = 1) -> Leaf:
+    return Leaf(
+        name=f"leaf {index}",
+        colour=Colour.RED if index % 2 else Colour.BLUE,
+        at=_AT,
+        data={"n": index, "list": [index, "x"]},
+        maybe=index if index % 3 else None,
+        strict=strict,  # type: ignore[arg-type]
+    )
+
+
+def _nodes(*, broken: bool = False, prefetch: bool = True) -> list[Node]:
+    nodes = []
+    for index in range(4):
+        leaves = [_leaf(index * 10 + k) for k in range(3)]
+        optional: list[Leaf | None] = [None, leaves[0]]
+        if broken and index == 2:
+            leaves[1] = _leaf(99, strict=None)
+            optional[1] = leaves[1]
+        node = Node(id=strawberry.ID(str(index)), leaves=leaves, optional_leaves=optional)
+        if prefetch:
+            node.loaded_leaf = _leaf(500 + index) if index != 1 else None
+        nodes.append(node)
+    return nodes
+
+
+def _schema(execution_context_class: Any) -> strawberry.Schema:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        async def nodes(self, broken: bool = False, prefetch: bool = True) -> list[Node]:
+            return _nodes(broken=broken, prefetch=prefetch)
+
+        @strawberry.field
+        def strict_nodes(self, broken: bool = False) -> list[Node]:
+            return _nodes(broken=broken)
+
+    return strawberry.Schema(query=Query, execution_context_class=execution_context_class)
+
+
+PLANNED = _schema(PlannedExecutionContext)
+REFERENCE = _schema(StrawberryGraphQLCoreExecutionContext)
+
+QUERIES = {
+    "plain": "{ nodes { id leaves { name colour at data maybe strict } } }",
+    "aliases and typename": "{ nodes { __typename key: id l: leaves { n: name __typename } } }",
+    "fragments": """
+        query { nodes { ...N } }
+        fragment N on Node { id leaves { ...L } optionalLeaves { ...L } }
+        fragment L on Leaf { name colour }""",
+    "inline fragment and repeated field": "{ nodes { id ... on Node { id leaves { name } } } }",
+    "directives": """query($skip: Boolean!, $keep: Boolean!) {
+        nodes { id @skip(if: $skip) leaves @include(if: $keep) { name maybe } } }""",
+    "null in a non-null field": "{ nodes(broken: true) { id leaves { name strict } } }",
+    "null bubbles through lists": "{ strictNodes(broken: true) { id leaves { strict } } }",
+    "null stops at a nullable item": "{ nodes(broken: true) { optionalLeaves { strict } } }",
+    "prefetched field": "{ nodes { id leaf { name colour } } }",
+    "prefetched field not prefetched": "{ nodes(prefetch: false) { id leaf { name } } }",
+    "a field with arguments": '{ nodes { id shout(word: "hi") leaves { name } } }',
+    "nullable list items": "{ nodes { optionalLeaves { name at } } }",
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+async def test_planned_execution_answers_as_graphql_core(name: str) -> None:
+    variables = {"skip": True, "keep": True}
+    planned = await PLANNED.execute(QUERIES[name], variable_values=variables)
+    reference = await REFERENCE.execute(QUERIES[name], variable_values=variables)
+
+    assert planned.data == reference.data
+    assert [(e.message, e.path) for e in planned.errors or []] == [
+        (e.message, e.path) for e in reference.errors or []
+    ]
+
+
+async def test_prefetched_values_are_used_and_others_resolved() -> None:
+    with_prefetch = await PLANNED.execute("{ nodes { leaf { name } } }")
+    without = await PLANNED.execute("{ nodes(prefetch: false) { leaf { name } } }")
+
+    assert with_prefetch.data == {
+        "nodes": [
+            {"leaf": {"name": "leaf 500"}},
+            {"leaf": None},
+            {"leaf": {"name": "leaf 502"}},
+            {"leaf": {"name": "leaf 503"}},
+        ]
+    }
+    assert without.data == {"nodes": [{"leaf": {"name": "resolved"}}] * 4}
+
+
+async def test_a_broken_row_reports_the_error_at_its_path() -> None:
+    result = await PLANNED.execute("{ nodes(broken: true) { id optionalLeaves { strict } } }")
+
+    assert result.errors is not None
+    assert [error.path for error in result.errors] == [["nodes", 2, "optionalLeaves", 1, "strict"]]
+    assert result.data is not None
+    assert result.data["nodes"][2]["optionalLeaves"] == [None, None]
+    assert result.data["nodes"][3]["optionalLeaves"] == [None, {"strict": 1}]
