@@ -58,8 +58,29 @@ def create_access_token(
     return jwt.encode(claims, settings.signing_key(), algorithm=_ALGORITHM)
 
 
+# Tokens whose signature was verified, by (signing key, token): a dashboard sends the
+# same token with every request, and verifying it was ~4% of a runs page. Expiry is still
+# checked on every use.
+_VERIFIED_MAX = 1024
+_verified: dict[tuple[str, str], TokenClaims] = {}
+
+
 def decode_access_token(token: str, *, settings: Settings) -> TokenClaims:
     """Verify signature, expiry and issuer; any failure is `Unauthenticated`."""
+    key = (settings.signing_key(), token)
+    known = _verified.get(key)
+    if known is not None:
+        if datetime.now(UTC) >= known.expires_at:
+            raise Unauthenticated("the access token has expired; log in again")
+        return known
+    claims = _verify(token, settings=settings)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[key] = claims
+    return claims
+
+
+def _verify(token: str, *, settings: Settings) -> TokenClaims:
     try:
         claims = jwt.decode(
             token,

@@ -16,13 +16,12 @@ from app.errors import Unauthenticated
 from app.models.user import User
 from app.services import api_keys as api_key_service
 from app.services import auth as auth_service
-from app.services import pipelines as pipeline_service
+from app.services import catalog_cache
 from app.services import runs as run_service
-from app.services import sources as source_service
 from app.services.auth import Caller, bearer_token
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Iterator, Sequence
 
     from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.requests import Request
@@ -164,14 +163,22 @@ class Context:
             self.loaders[name] = DataLoader(load_fn=load)
         return self.loaders[name]
 
-    async def _load_sources(self, ids: list[str]) -> list[Record | None]:
+    async def sources_by_id(self, ids: Sequence[str]) -> list[Record | None]:
+        """Sources in the order asked, for a page that knows all its ids at once."""
         async with self.reads() as session:
-            return await source_service.get_many(session=session, source_ids=ids)
+            return await catalog_cache.sources.get_many(session, ids)
+
+    async def pipelines_by_id(self, ids: Sequence[str]) -> list[Record | None]:
+        """Pipelines in the order asked, for a page that knows all its ids at once."""
+        async with self.reads() as session:
+            return await catalog_cache.pipelines.get_many(session, ids)
+
+    async def _load_sources(self, ids: list[str]) -> list[Record | None]:
+        return await self.sources_by_id(ids)
 
     async def _load_last_runs(self, ids: list[str]) -> list[Run | None]:
         async with self.reads() as session:
             return await run_service.latest_for_pipelines(session=session, pipeline_ids=ids)
 
     async def _load_pipelines(self, ids: list[str]) -> list[Record | None]:
-        async with self.reads() as session:
-            return await pipeline_service.get_many(session=session, pipeline_ids=ids)
+        return await self.pipelines_by_id(ids)

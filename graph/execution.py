@@ -133,22 +133,25 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _value_plan(
         self, return_type: GraphQLOutputType, details: FieldDetailsList
     ) -> Completer | None:
-        if is_non_null_type(return_type):
+        required = is_non_null_type(return_type)
+        if required:
             assert isinstance(return_type, GraphQLNonNull)
-            inner = self._value_plan(return_type.of_type, details)
-            return None if inner is None else _non_null(inner)
+            return_type = return_type.of_type
+        inner: Completer | None = None
         if is_list_type(return_type):
             assert isinstance(return_type, GraphQLList)
             item = self._value_plan(return_type.of_type, details)
-            return None if item is None else _nullable(_list(item))
-        if is_leaf_type(return_type):
+            inner = None if item is None else _list(item)
+        elif is_leaf_type(return_type):
             assert isinstance(return_type, GraphQLLeafType)
-            return _nullable(_leaf(return_type))
-        if is_object_type(return_type):
+            inner = _leaf(return_type)
+        elif is_object_type(return_type):
             assert isinstance(return_type, GraphQLObjectType)
-            plan = self._object_plan(return_type, details)
-            return None if plan is None else _nullable(plan)
-        return None  # interfaces and unions: graphql-core resolves the runtime type
+            inner = self._object_plan(return_type, details)
+        # Interfaces and unions (inner is None): graphql-core resolves the runtime type.
+        if inner is None:
+            return None
+        return _non_null(inner) if required else _nullable(inner)
 
 
 def _reader(field: object) -> Completer | None:
@@ -209,8 +212,12 @@ def _list(item: Completer) -> Completer:
 
 def _leaf(leaf_type: GraphQLLeafType) -> Completer:
     coerce = leaf_type.coerce_output_value
+    # What the built-in scalars give back unchanged, checked without calling them.
+    passes = _PASS_THROUGH.get(leaf_type.name)
 
     def complete(value: Any) -> Any:
+        if passes is not None and passes(value):
+            return value
         try:
             coerced = coerce(value)
         except Exception:
@@ -220,6 +227,15 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
         return coerced
 
     return complete
+
+
+_INT_RANGE = range(-(2**31), 2**31)
+_PASS_THROUGH: dict[str, Callable[[Any], bool]] = {
+    "String": lambda value: type(value) is str,
+    "ID": lambda value: type(value) is str,
+    "Boolean": lambda value: value is True or value is False,
+    "Int": lambda value: type(value) is int and value in _INT_RANGE,
+}
 
 
 def _identity(value: Any) -> Any:

@@ -126,7 +126,8 @@ class Pipeline:
 
 
 async def prefetch_sources(context: Context, pipelines: list[Pipeline]) -> None:
-    """Load the sources of a page of pipelines in one query and attach them."""
-    loaded = await context.source_loader().load_many([p.source_id for p in pipelines])
-    for pipeline, source in zip(pipelines, loaded, strict=True):
-        pipeline.prefetched_source = Source.from_model(source) if source else None
+    """Load the sources of a page of pipelines, each once, and attach them."""
+    loaded = await context.sources_by_id(list({p.source_id: None for p in pipelines}))
+    sources = {record.id: Source.from_model(record) for record in loaded if record is not None}
+    for pipeline in pipelines:
+        pipeline.prefetched_source = sources.get(pipeline.source_id)

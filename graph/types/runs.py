@@ -149,8 +149,8 @@ class Run:
 
 
 async def prefetch_pipelines(context: Context, runs: list[Run], *, with_sources: bool) -> None:
-    """Load the pipelines (and their sources) of a page of runs in one query per level."""
-    loaded = await context.pipeline_loader().load_many([run.pipeline_id for run in runs])
+    """Load the pipelines (and their sources) of a page of runs, each once."""
+    loaded = await context.pipelines_by_id(list({run.pipeline_id: None for run in runs}))
     pipelines = {model.id: Pipeline.from_model(model) for model in loaded if model is not None}
     if with_sources:
         await prefetch_sources(context, list(pipelines.values()))

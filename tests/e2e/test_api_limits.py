@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from app.config import Environment, Settings
 from app.db import session_scope
 from app.models.user import Role
+from app.services import catalog_cache
 from app.services import runs as run_service
 from tests import factories
 from tests.live import GraphQLClient, live_server
@@ -138,6 +139,7 @@ async def test_nested_fields_cost_one_query_per_level(
     )
 
     async def statements_for(page: int) -> int:
+        catalog_cache.clear()  # both pages read pipelines and sources from the database
         seen: list[str] = []
 
         def count(*args: Any) -> None:
@@ -152,3 +154,54 @@ async def test_nested_fields_cost_one_query_per_level(
         return len(seen)
 
     assert await statements_for(4) == await statements_for(40)
+
+
+async def test_a_runs_page_reads_definitions_once_and_shows_edits_at_once(
+    server: str, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    """Pipelines and sources come from the process's cache until one is edited."""
+    source = await factories.make_source(
+        embedded_settings, factories.write_csv(tmp_path, factories.orders_rows(1))
+    )
+    pipeline = await factories.make_pipeline(embedded_settings, source, factories.orders_spec("c"))
+    async with session_scope(embedded_settings) as session:
+        await run_service.trigger(session=session, pipeline_id=pipeline.id, actor=None)
+    _, viewer = await factories.make_user(embedded_settings, Role.VIEWER)
+    _, operator = await factories.make_user(embedded_settings, Role.OPERATOR)
+    query = (
+        "query($p: ID!) { runs(first: 5, filter: {pipelineId: $p}) "
+        "{ nodes { pipeline { name source { name } } } } }"
+    )
+
+    async def page() -> tuple[list[str], str]:
+        seen: list[str] = []
+
+        def note(*args: Any) -> None:
+            seen.append(str(args[2]).lower())
+
+        event.listen(Engine, "before_cursor_execute", note)
+        try:
+            data = await GraphQLClient(server, viewer).data(query, {"p": pipeline.id})
+        finally:
+            event.remove(Engine, "before_cursor_execute", note)
+        return seen, data["runs"]["nodes"][0]["pipeline"]["source"]["name"]
+
+    catalog_cache.clear()
+    first, _ = await page()
+    repeat, shown = await page()
+    renamed = await GraphQLClient(server, operator).data(
+        "mutation($id: ID!, $n: String!) { updateSource(input: {id: $id, name: $n}) "
+        "{ source { name } errors { code } } }",
+        {"id": source.id, "n": f"{source.name}_renamed"},
+    )
+    after_edit, shown_after = await page()
+
+    def reads_catalog(statements: list[str]) -> bool:
+        return any("from pipelines" in s or "from sources" in s for s in statements)
+
+    assert reads_catalog(first)
+    assert not reads_catalog(repeat)
+    assert shown == source.name
+    assert renamed["updateSource"]["errors"] == []
+    assert shown_after == f"{source.name}_renamed"
+    assert reads_catalog(after_edit)
