@@ -102,33 +102,36 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if defer_usages:
             return None
-        fields: list[tuple[str, Completer, Completer]] = []
+        fields: list[tuple[str, Completer]] = []
         for response_key, details in grouped.items():
-            planned = self._field_plan(object_type, details)
-            if planned is None:
+            produce = self._field_plan(object_type, details)
+            if produce is None:
                 return None
-            fields.append((response_key, *planned))
+            fields.append((response_key, produce))
         return _object_completer(fields)
 
     def _field_plan(
         self, object_type: GraphQLObjectType, details: FieldDetailsList
-    ) -> tuple[Completer, Completer] | None:
-        """(read the value from the parent, complete it), or None if not plain."""
+    ) -> Completer | None:
+        """The field's completed value from its parent object, or None if not plain."""
         node = details[0].node
         name = node.name.value
         if name == "__typename":
             type_name = object_type.name
-            return (lambda _source: type_name), _identity
+            return lambda _source: type_name
         if any(item.node.arguments for item in details):
             return None
         field_def = object_type.fields.get(name)
         if field_def is None or field_def.args:
             return None
-        read = _reader(field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF))
-        if read is None:
+        read = _plain_read(field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF))
+        complete = None if read is None else self._value_plan(field_def.type, details)
+        if read is None or complete is None:
             return None
-        complete = self._value_plan(field_def.type, details)
-        return None if complete is None else (read, complete)
+        attribute, is_prefetched = read
+        if is_prefetched:
+            return _prefetched_field(attribute, complete)
+        return _attribute_field(attribute, complete, _unchanged_type(field_def.type))
 
     def _value_plan(
         self, return_type: GraphQLOutputType, details: FieldDetailsList
@@ -154,31 +157,57 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return _non_null(inner) if required else _nullable(inner)
 
 
-def _reader(field: object) -> Completer | None:
-    """How to read a field's value from its parent without graphql-core, if it is plain."""
+def _plain_read(field: object) -> tuple[str, bool] | None:
+    """(the attribute holding a plain field's value, whether it is a prefetched one)."""
     if not isinstance(field, StrawberryField) or field.extensions:
         return None
     if field.base_resolver is None:
-        if field.default_resolver is not getattr:
-            return None
-        name = field.python_name
-        return lambda source: getattr(source, name)
+        return (field.python_name, False) if field.default_resolver is getattr else None
     attribute = field.metadata.get(PREFETCHED_ATTRIBUTE) if field.metadata else None
-    if attribute is None:
-        return None
+    return None if attribute is None else (attribute, True)
 
-    def read_prefetched(source: Any) -> Any:
+
+def _unchanged_type(field_type: GraphQLOutputType) -> type | None:
+    """The Python type a String, ID or Boolean field returns unchanged (None, and
+    anything else, goes through the field's full completion)."""
+    if isinstance(field_type, GraphQLNonNull):
+        field_type = field_type.of_type
+    return _UNCHANGED.get(getattr(field_type, "name", ""))
+
+
+_UNCHANGED: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+
+
+# One closure per field, reading and completing at once: on a page of 550 fields every
+# call saved is measurable.
+def _attribute_field(attribute: str, complete: Completer, unchanged: type | None) -> Completer:
+    if unchanged is not None:
+
+        def produce_unchanged(source: Any) -> Any:
+            value = getattr(source, attribute)
+            return value if type(value) is unchanged else complete(value)
+
+        return produce_unchanged
+
+    def produce(source: Any) -> Any:
+        return complete(getattr(source, attribute))
+
+    return produce
+
+
+def _prefetched_field(attribute: str, complete: Completer) -> Completer:
+    def produce(source: Any) -> Any:
         value = getattr(source, attribute)
         if isinstance(value, UnsetType):
             raise _Fallback
-        return value
+        return complete(value)
 
-    return read_prefetched
+    return produce
 
 
-def _object_completer(fields: list[tuple[str, Completer, Completer]]) -> Completer:
+def _object_completer(fields: list[tuple[str, Completer]]) -> Completer:
     def complete(source: Any) -> dict[str, Any]:
-        return {key: complete_value(read(source)) for key, read, complete_value in fields}
+        return {key: produce(source) for key, produce in fields}
 
     return complete
 
@@ -236,7 +265,3 @@ _PASS_THROUGH: dict[str, Callable[[Any], bool]] = {
     "Boolean": lambda value: value is True or value is False,
     "Int": lambda value: type(value) is int and value in _INT_RANGE,
 }
-
-
-def _identity(value: Any) -> Any:
-    return value
