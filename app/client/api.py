@@ -93,6 +93,10 @@ class DataFlowClient:
         data = {"input": {"email": email, "password": password, "role": role.upper()}}
         return cast("User", self._mutate(doc.CREATE_USER, "createUser", "user", data))
 
+    def set_user_active(self, user_id: str, *, active: bool) -> User:
+        data = {"userId": user_id, "active": active}
+        return cast("User", self._mutate(doc.SET_USER_ACTIVE, "setUserActive", "user", data))
+
     def api_keys(self, user_id: str) -> list[ApiKey]:
         return cast("list[ApiKey]", self._query(doc.API_KEYS, "apiKeys", {"userId": user_id}))
 

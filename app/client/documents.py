@@ -28,6 +28,9 @@ USERS = f"""query($after: String) {{
 CREATE_USER = f"""mutation($input: CreateUserInput!) {{
   createUser(input: $input) {{ user {{ {USER} }} {ERRORS} }}
 }}"""
+SET_USER_ACTIVE = f"""mutation($userId: ID!, $active: Boolean!) {{
+  setUserActive(userId: $userId, active: $active) {{ user {{ {USER} }} {ERRORS} }}
+}}"""
 API_KEYS = f"query($userId: ID!) {{ apiKeys(userId: $userId) {{ {API_KEY} }} }}"
 CREATE_API_KEY = f"""mutation($input: CreateApiKeyInput!) {{
   createApiKey(input: $input) {{ apiKey {{ {API_KEY} }} secret {ERRORS} }}

@@ -6,7 +6,7 @@ Reading them from the cache saves two statements a page (measured by
 scripts/bench_api.py).
 
 Consistency: a commit in this process that adds, changes or deletes a pipeline or source
-empties the cache (an SQLAlchemy `after_commit` hook, so no service can forget it), and
+empties the cache (`app.db.forget_on_commit`, so no service can forget it), and
 an entry is trusted for at most `FRESH_SECONDS`, so an edit made through another API
 replica shows within that time.
 """
@@ -16,9 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
+from app.db import forget_on_commit
 from app.models.pipeline import Pipeline
 from app.models.source import Source
 from app.services import pipelines as pipeline_service
@@ -35,7 +33,6 @@ if TYPE_CHECKING:
 
 FRESH_SECONDS = 2.0
 MAX_ENTRIES = 10_000
-_CHANGED = "dataflow.catalog_changed"
 
 
 class RecordCache:
@@ -96,19 +93,4 @@ def clear() -> None:
     sources.clear()
 
 
-@event.listens_for(Session, "after_flush")
-def _note_catalog_changes(session: Session, _flush_context: Any) -> None:
-    touched = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(item, Pipeline | Source) for item in touched):
-        session.info[_CHANGED] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_after_commit(session: Session) -> None:
-    if session.info.pop(_CHANGED, False):
-        clear()
-
-
-@event.listens_for(Session, "after_rollback")
-def _nothing_changed(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
+forget_on_commit(lambda item: isinstance(item, Pipeline | Source), clear)

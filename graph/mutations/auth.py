@@ -74,6 +74,11 @@ class SetUserRolePayload(UserPayload):
 
 
 @strawberry.type
+class SetUserActivePayload(UserPayload):
+    pass
+
+
+@strawberry.type
 class RevokeApiKeyPayload(ApiKeyPayload):
     pass
 
@@ -129,6 +134,23 @@ class AuthMutations:
         except DataFlowError as error:
             return SetUserRolePayload(errors=[UserError.from_error(error)])
         return SetUserRolePayload(user=User.from_model(user))
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Disable (or re-enable) an account: a disabled one can neither log in "
+        "nor use its tokens and API keys. The last active admin cannot be disabled.",
+    )
+    async def set_user_active(
+        self, info: Info[Context, None], user_id: strawberry.ID, active: bool
+    ) -> SetUserActivePayload:
+        try:
+            async with session_scope(info.context.settings) as session:
+                user = await user_service.set_active(
+                    session=session, user_id=user_id, active=active
+                )
+        except DataFlowError as error:
+            return SetUserActivePayload(errors=[UserError.from_error(error)])
+        return SetUserActivePayload(user=User.from_model(user))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_api_key(

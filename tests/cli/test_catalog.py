@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.cli.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.cli.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Dataflow
 from tests.factories import orders_rows, unique
 
 if TYPE_CHECKING:
-    from tests.cli.conftest import Dataflow, Server
+    from tests.cli.conftest import Server
 
 
 def test_sources_add_list_and_preview(dataflow: Dataflow, server: Server) -> None:
@@ -79,21 +79,40 @@ def test_show_yaml_is_a_file_that_applies_unchanged(
     assert "quantity > 1" in table.stdout
 
 
-def test_users_disable_locks_the_account_out(dataflow: Dataflow, server: Server) -> None:
+def test_users_disable_locks_the_account_out(
+    dataflow: Dataflow, server: Server, tmp_path: Path
+) -> None:
     email = f"{unique('leaver')}@example.com"
     password = "leaver-password-1"
     made = dataflow.as_admin("users", "create", "--email", email, "--password", password)
     assert made.code == 0, made.stderr
     assert dataflow("login", "--email", email, "--password", password).code == 0
 
-    # Disabling writes to the metadata database (the API has no mutation for it).
-    disabled = dataflow("users", "disable", email, DATA_DIR=str(server.data_dir))
+    # The admin works from another home: this one holds the leaver's stored login.
+    (tmp_path / "admin-home").mkdir()
+    admin = Dataflow(server, tmp_path / "admin-home")
+    disabled = admin.as_admin("users", "disable", email)
     stored_login = dataflow("sources", "list")
     again = dataflow("login", "--email", email, "--password", password)
 
     assert disabled.code == 0, disabled.stderr
     assert stored_login.code == 3
     assert again.code == 3
+
+
+def test_users_disable_db_writes_to_the_metadata_database(
+    dataflow: Dataflow, server: Server
+) -> None:
+    email = f"{unique('offline')}@example.com"
+    password = "offline-password-1"
+    made = dataflow.as_admin("users", "create", "--email", email, "--password", password)
+    assert made.code == 0, made.stderr
+
+    disabled = dataflow("users", "disable", "--db", email, DATA_DIR=str(server.data_dir))
+    login = dataflow("login", "--email", email, "--password", password)
+
+    assert disabled.code == 0, disabled.stderr
+    assert login.code == 3
 
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"

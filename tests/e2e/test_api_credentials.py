@@ -67,6 +67,8 @@ async def test_a_role_change_revokes_earlier_tokens(
 ) -> None:
     user, token = await factories.make_user(embedded_settings, Role.OPERATOR)
     _, admin = await factories.make_user(embedded_settings, Role.ADMIN)
+    # Used once first, so the server knows (and caches) this caller before the change.
+    assert (await GraphQLClient(server, token).data(ME))["me"]["role"] == "OPERATOR"
     changed = await GraphQLClient(server, admin).data(SET_ROLE, {"id": user.id, "role": "VIEWER"})
     assert changed["setUserRole"]["errors"] == []
     await refused_everywhere(server, token, "revoked")
@@ -120,10 +122,13 @@ async def test_logins_are_throttled_per_account(server: str, embedded_settings: 
 async def test_a_disabled_account_loses_its_tokens(
     server: str, embedded_settings: Settings
 ) -> None:
-    from app.db import session_scope
-    from app.services import users as user_service
-
     user, token = await factories.make_user(embedded_settings, Role.VIEWER)
-    async with session_scope(embedded_settings) as session:
-        await user_service.set_active(session=session, user_id=user.id, active=False)
+    _, admin = await factories.make_user(embedded_settings, Role.ADMIN)
+    assert (await GraphQLClient(server, token).data(ME))["me"]["email"] == user.email
+    disabled = await GraphQLClient(server, admin).data(
+        "mutation($id: ID!) { setUserActive(userId: $id, active: false) "
+        "{ user { isActive } errors { code } } }",
+        {"id": user.id},
+    )
+    assert disabled["setUserActive"] == {"user": {"isActive": False}, "errors": []}
     await refused_everywhere(server, token, "disabled")

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from app.config import Environment, Settings
 from app.db import session_scope
 from app.models.user import Role
+from app.services import auth as auth_service
 from app.services import catalog_cache
 from app.services import runs as run_service
 from tests import factories
@@ -139,7 +140,9 @@ async def test_nested_fields_cost_one_query_per_level(
     )
 
     async def statements_for(page: int) -> int:
-        catalog_cache.clear()  # both pages read pipelines and sources from the database
+        # Both pages read the caller, pipelines and sources from the database.
+        catalog_cache.clear()
+        auth_service.forget_callers()
         seen: list[str] = []
 
         def count(*args: Any) -> None:
