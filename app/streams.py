@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from app.db import session_scope
 from app.events import get_event_bus, run_events_channel, run_updates_channel
 from app.models.run import Run, RunEvent
+from app.pubsub import RESYNC
 from app.services import run_events as event_service
 from app.services import runs as run_service
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from app.config import Settings
+    from app.pubsub import Queue
 
 FINISHED = "run_finished"
 # How long to wait for a live message before checking the log anyway. Gaps are found
@@ -77,10 +79,9 @@ async def follow_run(
             if replayed and replayed[-1].kind == FINISHED:
                 return
             while True:
-                try:
-                    message = await asyncio.wait_for(live.get(), poll_seconds)
-                except TimeoutError:
-                    break
+                message = await _next_live(live, poll_seconds)
+                if message is None or message is RESYNC:
+                    break  # quiet for long, or the feed was interrupted: read the log
                 if message["id"] <= last:
                     continue  # already replayed from the log
                 if message.get("previous_id", 0) > last:
@@ -91,9 +92,27 @@ async def follow_run(
                     return
 
 
+async def _next_live(live: Queue, poll_seconds: float) -> dict[str, Any] | None:
+    """The next live message, or None after `poll_seconds` of quiet.
+
+    A waiting message is taken at once; `asyncio.wait_for` would make a task per call,
+    once per subscriber for every event."""
+    try:
+        return live.get_nowait()
+    except asyncio.QueueEmpty:
+        pass
+    try:
+        async with asyncio.timeout(poll_seconds):
+            return await live.get()
+    except TimeoutError:
+        return None
+
+
 async def follow_run_updates(settings: Settings, pipeline_id: str | None) -> AsyncIterator[Run]:
     """Snapshots of runs (of one pipeline, or all) each time one changes, until closed."""
     channel = run_updates_channel(pipeline_id)
     async with get_event_bus(settings).subscribe(channel) as live:
         while True:
-            yield Run.model_validate(await live.get())
+            message = await live.get()
+            if message is not RESYNC:  # a missed snapshot is superseded by the next one
+                yield Run.model_validate(message)
