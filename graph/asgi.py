@@ -33,6 +33,7 @@ from app.ratelimit import login_limiter
 from app.scheduler import run_forever
 from graph.context import Context
 from graph.schema import build_schema
+from graph.ws import SharedResultsTransportWSHandler
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -49,6 +50,9 @@ CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 
 
 class DataFlowGraphQL(GraphQL[Context, None]):
+    # Subscribers of the same run asking the same thing share each event's result.
+    graphql_transport_ws_handler_class = SharedResultsTransportWSHandler
+
     def __init__(self, settings: Settings) -> None:
         dev = settings.env is Environment.DEV
         super().__init__(
