@@ -46,6 +46,26 @@ def message_to_event(message: dict[str, Any]) -> RunEvent:
     )
 
 
+# The bus hands one decoded message to every local subscriber of its run, so the model
+# is built once for all of them too: keyed by the message's identity, with the message
+# pinned so that its id is not reused meanwhile. It need only span one event's fan-out,
+# so it is small and simply cleared when full.
+_LIVE_MODELS_MAX = 256
+_live_models: dict[int, tuple[dict[str, Any], RunEvent]] = {}
+
+
+def live_event(message: dict[str, Any]) -> RunEvent:
+    """The model of a live message, shared by everyone who got the same message."""
+    hit = _live_models.get(id(message))
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    event = message_to_event(message)
+    if len(_live_models) >= _LIVE_MODELS_MAX:
+        _live_models.clear()
+    _live_models[id(message)] = (message, event)
+    return event
+
+
 async def _read_log(settings: Settings, run_id: str, after: int) -> list[RunEvent]:
     async with session_scope(settings) as session:
         return await event_service.list_after(session=session, run_id=run_id, after=after)
@@ -87,7 +107,7 @@ async def follow_run(
                 if message.get("previous_id", 0) > last:
                     break  # we missed one: refill from the log
                 last = message["id"]
-                yield message_to_event(message)
+                yield live_event(message)
                 if message["kind"] == FINISHED:
                     return
 
