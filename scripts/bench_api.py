@@ -145,7 +145,10 @@ async def load(base: str, token: str, seconds: float, concurrency: int) -> dict[
 async def fanout(
     base: str, token: str, database_url: str, redis_url: str, subscribers: int, events: int
 ) -> dict[str, object]:
-    """Publish run events as a worker does; measure publish → receipt for each subscriber."""
+    """Publish run events as a worker does; measure publish → receipt for each subscriber.
+
+    A first, unmeasured event is a barrier: measuring starts once every subscriber has
+    received it, so no measured event waits behind a subscription still being set up."""
     from app.db import session_scope
     from app.events import publish_changes
     from app.models.run import Run, RunStatus
@@ -159,11 +162,15 @@ async def fanout(
     ws_url = base.replace("http://", "ws://") + "/graphql"
     latencies: list[float] = []
     errors: list[str] = []
-    ready = asyncio.Event()
-    connected = 0
+    subscribed, warmed = asyncio.Event(), asyncio.Event()
+    counts = {"subscribed": 0, "warmed": 0}
+
+    def arrived(name: str, event: asyncio.Event) -> None:
+        counts[name] += 1
+        if counts[name] == subscribers:
+            event.set()
 
     async def subscriber() -> None:
-        nonlocal connected
         async with websockets.connect(
             ws_url,
             subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
@@ -184,10 +191,8 @@ async def fanout(
                     }
                 )
             )
-            connected += 1
-            if connected == subscribers:
-                ready.set()
-            seen = 0
+            arrived("subscribed", subscribed)
+            seen = -1  # the barrier event first
             while seen < events:
                 frame = json.loads(await ws.recv())
                 if frame["type"] == "error" or frame["payload"].get("errors"):
@@ -196,13 +201,13 @@ async def fanout(
                 if frame["type"] != "next":
                     continue
                 payload = frame["payload"]["data"]["runEvents"]["payload"]
-                latencies.append(time.time() - payload["sent_at"])
+                if seen >= 0:
+                    latencies.append(time.time() - payload["sent_at"])
+                else:
+                    arrived("warmed", warmed)
                 seen += 1
 
-    tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
-    await asyncio.wait_for(ready.wait(), 120)
-    await asyncio.sleep(1.0)  # every subscription has finished its (empty) replay
-    for index in range(events):
+    async def publish(index: int) -> None:
         async with session_scope(settings) as session:
             stored = await event_service.append(
                 session=session,
@@ -212,6 +217,13 @@ async def fanout(
                 payload={"sent_at": time.time(), "n": index},
             )
         await publish_changes(settings, None, [stored])
+
+    tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
+    await asyncio.wait_for(subscribed.wait(), 120)
+    await publish(-1)
+    await asyncio.wait_for(warmed.wait(), 120)
+    for index in range(events):
+        await publish(index)
         await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     latencies.sort()
