@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 import redis.asyncio as aioredis
 
+from app.db import session_scope
 from app.models.user import Role
 from app.pubsub import RESYNC, RedisDispatcher
+from app.services import run_events as event_service
+from app.streams import follow_run
 from tests import factories
 from tests.integration.fanout import (
     Watcher,
@@ -114,3 +117,18 @@ async def test_a_redis_restart_mid_stream_still_delivers_every_event_once(
 
 async def _all_have(watchers: list[Watcher], frames: int) -> bool:
     return all(len(watcher.frames) >= frames for watcher in watchers)
+
+
+async def test_a_lost_last_message_is_found_in_the_log_once_live_goes_quiet(
+    service_settings: Settings, tmp_path: Path
+) -> None:
+    settings = service_settings
+    run_id = await make_running_run(settings, tmp_path)
+    first = await emit(settings, run_id, n=0)
+    async with session_scope(settings) as session:  # stored, never published
+        await event_service.append(
+            session=session, run_id=run_id, kind="run_finished", stage=None, payload={}
+        )
+    seen = [event.id async for event in follow_run(settings, run_id, poll_seconds=0.2)]
+    assert [str(event_id) for event_id in seen] == await stored_ids(settings, run_id)
+    assert seen[0] == first
