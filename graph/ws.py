@@ -116,11 +116,16 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
     _share_key: Hashable | None = None
 
     def build_per_event_executor(self, payload: Any) -> SharingExecutor:
+        sharing = _sharing.get()
+        identity = None if sharing is None else _event_identity(payload)
+        if sharing is not None and identity is not None:
+            entry = sharing.results.get((sharing.key, identity))
+            if entry is not None:
+                sharing.last = entry
+                return _Answered(entry)  # no per-event copy of this executor either
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, SharingExecutor)
-        sharing = _sharing.get()
-        identity = _event_identity(payload)
-        executor._share_key = None if sharing is None or identity is None else identity
+        executor._share_key = identity
         return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
@@ -128,10 +133,6 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
         if self._share_key is None or sharing is None:
             return super().execute_operation(serially)
         key = (sharing.key, self._share_key)
-        entry = sharing.results.get(key)
-        if entry is not None:
-            sharing.last = entry
-            return entry.result
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
             return self._remember_later(result, sharing, key)
@@ -146,6 +147,17 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
     @staticmethod
     def _remember(result: CoreResult, sharing: _Sharing, key: Hashable) -> None:
         sharing.last = sharing.results.put(key, result) if not result.errors else None
+
+
+class _Answered(SharingExecutor):
+    """The per-event executor of an event whose result is already made: graphql-core
+    only calls its `execute_operation`, which executes nothing."""
+
+    def __init__(self, entry: SharedResult) -> None:  # no state of an executor needed
+        self._entry = entry
+
+    def execute_operation(self, serially: bool | None = None) -> Any:  # noqa: ARG002
+        return self._entry.result
 
 
 class SharedResultsTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
