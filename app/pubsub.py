@@ -121,6 +121,9 @@ class RedisDispatcher:
                 await self._read()
             except (RedisError, OSError) as error:
                 logger.warning("redis pub/sub connection lost (%s); reconnecting", error)
+            except Exception:
+                # Whatever it was, the reader must outlive it: its subscribers depend on it.
+                logger.exception("redis pub/sub reader failed; reconnecting")
             self._connected.clear()
             for state in self._channels.values():
                 state.confirmed.clear()
@@ -148,7 +151,11 @@ class RedisDispatcher:
             if state is None:
                 continue  # unsubscribed meanwhile
             if kind == "message":
-                message = json.loads(raw["data"])
+                try:
+                    message = json.loads(raw["data"])
+                except ValueError:
+                    logger.warning("not JSON on %s: %.200r", channel, raw["data"])
+                    continue
                 for queue in state.queues:
                     put_nowait_or_drop(queue, message)
             elif kind == "subscribe":
