@@ -142,13 +142,30 @@ async def load(base: str, token: str, seconds: float, concurrency: int) -> dict[
     }
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def fanout(
-    base: str, token: str, database_url: str, redis_url: str, subscribers: int, events: int
+    base: str,
+    token: str,
+    database_url: str,
+    redis_url: str,
+    subscribers: int,
+    events: int,
+    server_pid: int,
 ) -> dict[str, object]:
     """Publish run events as a worker does; measure publish → receipt for each subscriber.
 
     A first, unmeasured event is a barrier: measuring starts once every subscriber has
-    received it, so no measured event waits behind a subscription still being set up."""
+    received it, so no measured event waits behind a subscription still being set up.
+    The API's CPU time per event is reported too: unlike latency on a shared machine, it
+    hardly depends on what else runs there."""
     from app.db import session_scope
     from app.events import publish_changes
     from app.models.run import Run, RunStatus
@@ -222,10 +239,12 @@ async def fanout(
     await asyncio.wait_for(subscribed.wait(), 120)
     await publish(-1)
     await asyncio.wait_for(warmed.wait(), 120)
+    cpu_before = cpu_seconds(server_pid)
     for index in range(events):
         await publish(index)
         await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    cpu_after = cpu_seconds(server_pid)
     latencies.sort()
     return {
         "subscribers": subscribers,
@@ -234,6 +253,11 @@ async def fanout(
         "first_error": errors[0] if errors else None,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "api_cpu_ms_per_event": (
+            None
+            if cpu_before is None or cpu_after is None
+            else round((cpu_after - cpu_before) * 1000 / events, 1)
+        ),
     }
 
 
@@ -267,7 +291,9 @@ async def main(args: argparse.Namespace) -> None:
                 f"{grown['p50_ms'] / small['p50_ms']:.2f}x",
                 flush=True,
             )
-        spread = await fanout(base, token, database_url, args.redis, args.subscribers, args.events)
+        spread = await fanout(
+            base, token, database_url, args.redis, args.subscribers, args.events, api.pid
+        )
         print(f"event fan-out: {spread}", flush=True)
     finally:
         if api is not None:
