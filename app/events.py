@@ -3,6 +3,8 @@ pub/sub across hosts.
 
 Delivery here is best effort (Redis pub/sub is at-most-once); the event log in the
 database is the truth, and run-event subscribers fill any gap from it (`app.streams`).
+A queue may also receive `RESYNC` (never published): messages may have been lost, so
+re-read the log.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import redis.asyncio as aioredis
 
+from app.pubsub import SUBSCRIBER_BUFFER, RedisDispatcher, put_nowait_or_drop
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
@@ -27,7 +31,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "dataflow:"
-SUBSCRIBER_BUFFER = 10_000
 
 Subscription = AbstractAsyncContextManager["asyncio.Queue[dict[str, Any]]"]
 
@@ -77,8 +80,7 @@ class LocalEventBus:
         with self._lock:
             targets = list(self._subscribers.get(channel, ()))
         for loop, queue in targets:
-            # A full queue means a stuck subscriber: it catches up from the log.
-            loop.call_soon_threadsafe(_put_nowait_or_drop, queue, message)
+            loop.call_soon_threadsafe(put_nowait_or_drop, queue, message)
 
     def subscribe(self, channel: str) -> Subscription:
         return self._subscription(channel)
@@ -99,51 +101,24 @@ class LocalEventBus:
                     self._subscribers.pop(channel, None)
 
 
-def _put_nowait_or_drop(queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any]) -> None:
-    if not queue.full():
-        queue.put_nowait(message)
-
-
 class RedisEventBus:
     """Pub/sub on one channel per run (and per pipeline), so any API replica serves any
-    subscriber."""
-
-    # Each live subscription holds one Redis connection (redis-py's pool defaults to 100,
-    # which refused the 101st subscriber). Multiplexing all of a process's channels over
-    # one connection would be leaner; until then the pool is sized for dashboards.
-    MAX_CONNECTIONS = 5000
+    subscriber. Publishing shares a pool; every subscription of the process shares one
+    pub/sub connection (`RedisDispatcher`)."""
 
     def __init__(self, url: str) -> None:
-        self._client = aioredis.Redis.from_url(url, max_connections=self.MAX_CONNECTIONS)
+        self._client = aioredis.Redis.from_url(url)
+        self.dispatcher = RedisDispatcher(url)
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self._client.publish(CHANNEL_PREFIX + channel, json.dumps(message))
 
     def subscribe(self, channel: str) -> Subscription:
-        return self._subscription(channel)
-
-    @asynccontextmanager
-    async def _subscription(self, channel: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANNEL_PREFIX + channel)
-        reader = asyncio.create_task(_pump(pubsub, queue))
-        try:
-            yield queue
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        return self.dispatcher.subscribe(CHANNEL_PREFIX + channel)
 
     async def close(self) -> None:
+        await self.dispatcher.close()
         await self._client.aclose()
-
-
-async def _pump(pubsub: aioredis.client.PubSub, queue: asyncio.Queue[dict[str, Any]]) -> None:
-    async for raw in pubsub.listen():
-        if raw.get("type") == "message":
-            _put_nowait_or_drop(queue, json.loads(raw["data"]))
 
 
 _local_bus = LocalEventBus()

@@ -11,26 +11,32 @@ it sees every event exactly once, in order.
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
 from app.events import get_event_bus, run_events_channel, run_updates_channel
 from app.models.run import Run, RunEvent
+from app.pubsub import RESYNC, put_nowait_or_drop
 from app.services import run_events as event_service
 from app.services import runs as run_service
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator
 
     from app.config import Settings
+    from app.pubsub import Queue
 
 FINISHED = "run_finished"
-# How long to wait for a live message before checking the log anyway. Gaps are found
-# by the next message's `previous_id`; this only catches a lost *last* message (e.g. a
-# run_finished published while Redis restarted), so it can be slow: every idle
+# After a whole period without a live message the log is checked anyway. Gaps are found
+# by the next message's `previous_id`, and a Redis outage by the bus (RESYNC); this only
+# catches a lost *last* message (e.g. a run_finished whose publish failed), so it can be
+# slow: it fires between one and two periods after the last message, and every idle
 # subscriber costs a query per period.
 POLL_SECONDS = 10.0
+# Put in the subscriber's own queue by its alarm; never published.
+_QUIET: dict[str, Any] = {"quiet": True}
 
 
 def message_to_event(message: dict[str, Any]) -> RunEvent:
@@ -42,6 +48,26 @@ def message_to_event(message: dict[str, Any]) -> RunEvent:
         stage=message["stage"],
         payload=message["payload"],
     )
+
+
+# The bus hands one decoded message to every local subscriber of its run, so the model
+# is built once for all of them too: keyed by the message's identity, with the message
+# pinned so that its id is not reused meanwhile. It need only span one event's fan-out,
+# so it is small and simply cleared when full.
+_LIVE_MODELS_MAX = 256
+_live_models: dict[int, tuple[dict[str, Any], RunEvent]] = {}
+
+
+def live_event(message: dict[str, Any]) -> RunEvent:
+    """The model of a live message, shared by everyone who got the same message."""
+    hit = _live_models.get(id(message))
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    event = message_to_event(message)
+    if len(_live_models) >= _LIVE_MODELS_MAX:
+        _live_models.clear()
+    _live_models[id(message)] = (message, event)
+    return event
 
 
 async def _read_log(settings: Settings, run_id: str, after: int) -> list[RunEvent]:
@@ -66,29 +92,63 @@ async def follow_run(
     async with session_scope(settings) as session:
         await run_service.get(session=session, run_id=run_id)  # RUN_NOT_FOUND early
     async with get_event_bus(settings).subscribe(run_events_channel(run_id)) as live:
-        last = after
+        alarm = _QuietAlarm(live, poll_seconds)
+        try:
+            async with aclosing(_follow(settings, run_id, after, live, alarm)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            alarm.cancel()
+
+
+async def _follow(
+    settings: Settings, run_id: str, last: int, live: Queue, alarm: _QuietAlarm
+) -> AsyncGenerator[RunEvent, None]:
+    while True:
+        # The log first: on start, after a gap, or when live has been quiet.
+        replayed = await _replay(settings, run_id, last)
+        for event in replayed:
+            assert event.id is not None
+            last = event.id
+            yield event
+        if replayed and replayed[-1].kind == FINISHED:
+            return
         while True:
-            # The log first: on start, after a gap, or when live has been quiet.
-            replayed = await _replay(settings, run_id, last)
-            for event in replayed:
-                assert event.id is not None
-                last = event.id
-                yield event
-            if replayed and replayed[-1].kind == FINISHED:
+            message = await live.get()
+            if message is _QUIET or message is RESYNC:
+                break  # quiet for long, or the feed was interrupted: read the log
+            alarm.heard = True
+            if message["id"] <= last:
+                continue  # already replayed from the log
+            if message.get("previous_id", 0) > last:
+                break  # we missed one: refill from the log
+            last = message["id"]
+            yield live_event(message)
+            if message["kind"] == FINISHED:
                 return
-            while True:
-                try:
-                    message = await asyncio.wait_for(live.get(), poll_seconds)
-                except TimeoutError:
-                    break
-                if message["id"] <= last:
-                    continue  # already replayed from the log
-                if message.get("previous_id", 0) > last:
-                    break  # we missed one: refill from the log
-                last = message["id"]
-                yield message_to_event(message)
-                if message["kind"] == FINISHED:
-                    return
+
+
+class _QuietAlarm:
+    """Puts _QUIET in the queue after a whole period in which nothing was heard.
+
+    One timer per subscriber per period: a timeout around each wait would schedule and
+    cancel a timer per subscriber for every event (and fill the loop's timer heap)."""
+
+    def __init__(self, live: Queue, seconds: float) -> None:
+        self.heard = False
+        self._live = live
+        self._seconds = seconds
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(seconds, self._ring)
+
+    def _ring(self) -> None:
+        if not self.heard:
+            put_nowait_or_drop(self._live, _QUIET)
+        self.heard = False
+        self._handle = self._loop.call_later(self._seconds, self._ring)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
 
 
 async def follow_run_updates(settings: Settings, pipeline_id: str | None) -> AsyncIterator[Run]:
@@ -96,4 +156,6 @@ async def follow_run_updates(settings: Settings, pipeline_id: str | None) -> Asy
     channel = run_updates_channel(pipeline_id)
     async with get_event_bus(settings).subscribe(channel) as live:
         while True:
-            yield Run.model_validate(await live.get())
+            message = await live.get()
+            if message is not RESYNC:  # a missed snapshot is superseded by the next one
+                yield Run.model_validate(message)

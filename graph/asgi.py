@@ -34,6 +34,7 @@ from app.ratelimit import login_limiter
 from app.scheduler import run_forever
 from graph.context import Context
 from graph.schema import build_schema
+from graph.ws import SharedResultsTransportWSHandler
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -53,6 +54,9 @@ _CONTEXT_KEY = "dataflow.graphql_context"
 
 
 class DataFlowGraphQL(GraphQL[Context, None]):
+    # Subscribers of the same run asking the same thing share each event's result.
+    graphql_transport_ws_handler_class = SharedResultsTransportWSHandler
+
     def __init__(self, settings: Settings) -> None:
         dev = settings.env is Environment.DEV
         super().__init__(

@@ -70,6 +70,13 @@ class MaskAndLogErrors(MaskErrors):
         masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
         return masked
 
+    def _process_result(self, result: object) -> None:
+        # Strawberry's check is `isinstance` against a runtime Protocol, which Python 3.11
+        # answers by walking the class's attributes each time: a fifth of the API's CPU
+        # when one event goes to 500 subscribers. A result without errors needs nothing.
+        if getattr(result, "errors", None):
+            super()._process_result(result)
+
     def _request_id(self) -> str:
         context: Context | None = self.execution_context.context
         if context is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
@@ -13,6 +14,28 @@ from app.streams import follow_run, follow_run_updates
 from graph.context import Context
 from graph.permissions import IsViewer
 from graph.types import Run, RunEvent, parse_event_cursor
+
+if TYPE_CHECKING:
+    from app.models.run import RunEvent as RunEventModel
+
+
+class _SharedEventType:
+    """follow_run hands every subscriber of a run the same model for a live event; the
+    GraphQL object made from the last one is kept, so that they all share it too."""
+
+    def __init__(self) -> None:
+        self._last: tuple[RunEventModel, RunEvent] | None = None  # swapped whole
+
+    def __call__(self, event: RunEventModel) -> RunEvent:
+        last = self._last
+        if last is not None and last[0] is event:
+            return last[1]
+        made = RunEvent.from_model(event)
+        self._last = (event, made)
+        return made
+
+
+_shared_type = _SharedEventType()
 
 
 @strawberry.type
@@ -28,7 +51,7 @@ class Subscription:
         try:
             with info.context.subscription_slot():
                 async for event in follow_run(info.context.settings, str(run_id), cursor):
-                    yield RunEvent.from_model(event)
+                    yield _shared_type(event)
         except DataFlowError as error:
             raise GraphQLError(error.message, extensions={"code": error.code}) from None
 

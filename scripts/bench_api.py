@@ -170,10 +170,30 @@ async def load(base: str, token: str, seconds: float, concurrency: int) -> dict[
     }
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def fanout(
-    base: str, token: str, database_url: str, redis_url: str, subscribers: int, events: int
+    base: str,
+    token: str,
+    database_url: str,
+    redis_url: str,
+    subscribers: int,
+    events: int,
+    server_pid: int,
 ) -> dict[str, object]:
-    """Publish run events as a worker does; measure publish → receipt for each subscriber."""
+    """Publish run events as a worker does; measure publish → receipt for each subscriber.
+
+    A first, unmeasured event is a barrier: measuring starts once every subscriber has
+    received it, so no measured event waits behind a subscription still being set up.
+    The API's CPU time per event is reported too: unlike latency on a shared machine, it
+    hardly depends on what else runs there."""
     from app.db import session_scope
     from app.events import publish_changes
     from app.models.run import Run, RunStatus
@@ -187,11 +207,15 @@ async def fanout(
     ws_url = base.replace("http://", "ws://") + "/graphql"
     latencies: list[float] = []
     errors: list[str] = []
-    ready = asyncio.Event()
-    connected = 0
+    subscribed, warmed = asyncio.Event(), asyncio.Event()
+    counts = {"subscribed": 0, "warmed": 0}
+
+    def arrived(name: str, event: asyncio.Event) -> None:
+        counts[name] += 1
+        if counts[name] == subscribers:
+            event.set()
 
     async def subscriber() -> None:
-        nonlocal connected
         async with websockets.connect(
             ws_url,
             subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
@@ -212,10 +236,8 @@ async def fanout(
                     }
                 )
             )
-            connected += 1
-            if connected == subscribers:
-                ready.set()
-            seen = 0
+            arrived("subscribed", subscribed)
+            seen = -1  # the barrier event first
             while seen < events:
                 frame = json.loads(await ws.recv())
                 if frame["type"] == "error" or frame["payload"].get("errors"):
@@ -224,13 +246,13 @@ async def fanout(
                 if frame["type"] != "next":
                     continue
                 payload = frame["payload"]["data"]["runEvents"]["payload"]
-                latencies.append(time.time() - payload["sent_at"])
+                if seen >= 0:
+                    latencies.append(time.time() - payload["sent_at"])
+                else:
+                    arrived("warmed", warmed)
                 seen += 1
 
-    tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
-    await asyncio.wait_for(ready.wait(), 120)
-    await asyncio.sleep(1.0)  # every subscription has finished its (empty) replay
-    for index in range(events):
+    async def publish(index: int) -> None:
         async with session_scope(settings) as session:
             stored = await event_service.append(
                 session=session,
@@ -240,8 +262,17 @@ async def fanout(
                 payload={"sent_at": time.time(), "n": index},
             )
         await publish_changes(settings, None, [stored])
+
+    tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
+    await asyncio.wait_for(subscribed.wait(), 120)
+    await publish(-1)
+    await asyncio.wait_for(warmed.wait(), 120)
+    cpu_before = cpu_seconds(server_pid)
+    for index in range(events):
+        await publish(index)
         await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    cpu_after = cpu_seconds(server_pid)
     latencies.sort()
     return {
         "subscribers": subscribers,
@@ -250,6 +281,11 @@ async def fanout(
         "first_error": errors[0] if errors else None,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "api_cpu_ms_per_event": (
+            None
+            if cpu_before is None or cpu_after is None
+            else round((cpu_after - cpu_before) * 1000 / events, 1)
+        ),
     }
 
 
@@ -283,7 +319,9 @@ async def main(args: argparse.Namespace) -> None:
                 f"{grown['p50_ms'] / small['p50_ms']:.2f}x",
                 flush=True,
             )
-        spread = await fanout(base, token, database_url, args.redis, args.subscribers, args.events)
+        spread = await fanout(
+            base, token, database_url, args.redis, args.subscribers, args.events, api.pid
+        )
         print(f"event fan-out: {spread}", flush=True)
     finally:
         if api is not None:

@@ -35,8 +35,13 @@ def free_port() -> int:
 def live_server(settings: Settings) -> Iterator[str]:
     """Serve `create_app(settings)` on a free port; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio"
+    config = uvicorn.Config(  # as `dataflow serve` runs it (app/cli/processes.py)
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
