@@ -44,6 +44,9 @@ CHANNEL = "analytics-datasets"
 MAX_FORGOTTEN = 4096
 # A listener that could not subscribe (Redis away) is retried this often, not per query.
 LISTEN_RETRY_SECONDS = 5.0
+# How long a process's first analytics query waits for the subscription (one round trip
+# to Redis, normally); past it, queries ask the database until the listener is up.
+LISTEN_WAIT_SECONDS = 1.0
 
 
 class KnownVersions:
@@ -114,6 +117,7 @@ class VersionListener:
     def __init__(self, versions: KnownVersions) -> None:
         self.versions = versions
         self._task: asyncio.Task[None] | None = None
+        self._subscribed: asyncio.Event | None = None
         self._retry_at = 0.0
         self._lock = threading.Lock()
 
@@ -130,14 +134,26 @@ class VersionListener:
             ):
                 return
             self._retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
+            subscribed = self._subscribed = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(
-                self._listen(settings), name="analytics-version-listener"
+                self._listen(settings, subscribed), name="analytics-version-listener"
             )
 
-    async def _listen(self, settings: Settings) -> None:
+    async def start(self, settings: Settings, wait: float) -> None:
+        """Start listening and wait (briefly) until subscribed, so that the very first
+        versions this process reads can be trusted."""
+        self.ensure(settings)
+        task, subscribed = self._task, self._subscribed
+        if task is None or subscribed is None or task.get_loop() is not asyncio.get_running_loop():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), timeout=wait)
+
+    async def _listen(self, settings: Settings, subscribed: asyncio.Event) -> None:
         try:
             async with get_event_bus(settings).subscribe(CHANNEL) as queue:
                 self.versions.set_listening(True)
+                subscribed.set()
                 while True:
                     message = await queue.get()
                     name = message.get("dataset")

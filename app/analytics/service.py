@@ -14,7 +14,12 @@ from app.analytics.cache import CacheKey, ResultCache
 from app.analytics.compiler import compile_query
 from app.analytics.cost import guard_groups
 from app.analytics.engine import open_engine
-from app.analytics.freshness import KnownVersions, VersionListener, announce_load
+from app.analytics.freshness import (
+    LISTEN_WAIT_SECONDS,
+    KnownVersions,
+    VersionListener,
+    announce_load,
+)
 from app.analytics.query import check_query, fingerprint
 from app.analytics.results import estimate_bytes
 from app.analytics.settings import get_analytics_settings
@@ -155,7 +160,9 @@ async def get_service(settings: Settings) -> AnalyticsService:
     service = _services.get(key)
     if service is not None:
         return service
-    return await asyncio.to_thread(_create_service, key, settings, limits)
+    service = await asyncio.to_thread(_create_service, key, settings, limits)
+    await service.listener.start(settings, wait=LISTEN_WAIT_SECONDS)
+    return service
 
 
 def _create_service(
