@@ -114,7 +114,8 @@ class AnalyticsService:
             if len(self._datasets) >= MAX_KNOWN_DATASETS:
                 self._datasets.clear()
             self._datasets[(found.name, found.version)] = found
-        self.versions.confirm(name, version, ticket)
+        # The full row may be newer than the version read first; both postdate the ticket.
+        self.versions.confirm(name, found.version, ticket)
         return found
 
     async def answer(
