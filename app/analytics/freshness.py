@@ -29,7 +29,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from app.events import get_event_bus
 
@@ -123,16 +123,14 @@ class VersionListener:
 
     def ensure(self, settings: Settings) -> None:
         """Start listening if nobody is (cheap when someone is)."""
-        task = self._task
-        if task is not None and not task.done():
-            return
-        if self.versions.trust_seconds <= 0:
+        if _alive(self._task) or self.versions.trust_seconds <= 0:
             return
         with self._lock:
-            if (self._task is not None and not self._task.done()) or (
-                time.monotonic() < self._retry_at
-            ):
+            if _alive(self._task) or time.monotonic() < self._retry_at:
                 return
+            if self._task is not None and not self._task.done():
+                # Its loop was closed under it (a test's, a worker's): it hears nothing.
+                self.versions.set_listening(False)
             self._retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
             subscribed = self._subscribed = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(
@@ -146,8 +144,11 @@ class VersionListener:
         task, subscribed = self._task, self._subscribed
         if task is None or subscribed is None or task.get_loop() is not asyncio.get_running_loop():
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(subscribed.wait(), timeout=wait)
+        waiter = asyncio.ensure_future(subscribed.wait())
+        try:  # until subscribed, or failed (Redis away), or `wait` passed
+            await asyncio.wait({waiter, task}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
 
     async def _listen(self, settings: Settings, subscribed: asyncio.Event) -> None:
         try:
@@ -166,7 +167,8 @@ class VersionListener:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is None or task.done():
+        if not _alive(task):
+            self.versions.set_listening(False)
             return
         loop = task.get_loop()
         if loop is asyncio.get_running_loop():
@@ -175,6 +177,10 @@ class VersionListener:
             stopping = asyncio.run_coroutine_threadsafe(_stop(task), loop)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.wrap_future(stopping), timeout=5)
+
+
+def _alive(task: asyncio.Task[None] | None) -> TypeGuard[asyncio.Task[None]]:
+    return task is not None and not task.done() and not task.get_loop().is_closed()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
