@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from app.analytics import catalog
+from app.analytics import service as analytics_service
 from app.analytics.compiler import Relation
 from app.analytics.datasets import parse_dataset
 from app.analytics.engine import embedded_cursor
@@ -85,6 +86,7 @@ async def after_successful_load(
             # The first load of a dataset raced another: the row exists now, bump it.
             if attempt == RECORD_ATTEMPTS:
                 raise
+    await analytics_service.dataset_loaded(settings=settings, name=table, version=row.version)
     logger.info(
         "dataset %s is at version %s after a load by pipeline %s",
         table,

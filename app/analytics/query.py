@@ -98,6 +98,13 @@ class Query:
         return DEFAULT_LIMIT if self.limit is None else self.limit
 
 
+def fingerprint(value: Query | tuple[object, ...]) -> str:
+    """A query (or a scope) as a cache key, before compiling: its repr names every field
+    and tells apart values that Python holds equal and hashes alike (1, 1.0 and True;
+    the same instant at two UTC offsets), which the dataclasses' own hash would not."""
+    return repr(value)
+
+
 @lru_cache(maxsize=1)
 def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones() | {"UTC"})

@@ -14,10 +14,17 @@ from app.analytics.cache import CacheKey, ResultCache
 from app.analytics.compiler import compile_query
 from app.analytics.cost import guard_groups
 from app.analytics.engine import open_engine
-from app.analytics.query import check_query
+from app.analytics.freshness import (
+    LISTEN_WAIT_SECONDS,
+    KnownVersions,
+    VersionListener,
+    announce_load,
+)
+from app.analytics.query import check_query, fingerprint
 from app.analytics.results import estimate_bytes
 from app.analytics.settings import get_analytics_settings
 from app.db import session_scope
+from app.errors import WarehouseUnavailable
 
 if TYPE_CHECKING:
     from app.analytics.compiler import ResultColumn
@@ -46,12 +53,15 @@ class AnalyticsResult:
 
 
 class AnalyticsService:
-    """One per process and warehouse: the DuckDB engine, the result cache, the limits."""
+    """One per process and warehouse: the DuckDB engine, the result cache, the limits,
+    and the dataset versions it may trust without asking (see `freshness`)."""
 
     def __init__(self, engine: QueryEngine, limits: AnalyticsSettings) -> None:
         self.engine = engine
         self.limits = limits
         self.cache: ResultCache[AnalyticsResult] = ResultCache(limits.cache_bytes)
+        self.versions = KnownVersions(limits.version_trust_seconds)
+        self.listener = VersionListener(self.versions)
         # Datasets as loaded at a version: a row changes only with its version.
         self._datasets: dict[tuple[str, int], DatasetInfo] = {}
         # Semaphores belong to an event loop; the API and in-process workers differ.
@@ -65,8 +75,37 @@ class AnalyticsService:
             gate = self._gates[loop] = asyncio.Semaphore(self.limits.max_concurrency)
         return gate
 
+    async def run(
+        self, settings: Settings, query: Query, scope: Scope, started: float
+    ) -> AnalyticsResult:
+        """A cached answer at a trusted version costs no database round trip and no
+        compiling: the key is the query as asked (+ version + scope)."""
+        self.listener.ensure(settings)
+        query_key, scope_key = fingerprint(query), fingerprint(scope)
+        trusted = self.versions.get(query.dataset)
+        if trusted is not None:
+            key = CacheKey(query.dataset, trusted, query_key, scope_key)
+            cached = self.cache.get(key)
+            if cached is not None:
+                return replace(cached, from_cache=True, duration_ms=_since(started))
+            known = self._datasets.get((query.dataset, trusted))
+            if known is not None:
+                try:
+                    return await self.answer(known, query, key, scope, started)
+                except WarehouseUnavailable:
+                    # A replica two loads old is deleted: the version was stale after
+                    # all (a lost announcement); ask the database and try once more.
+                    self.versions.forget(query.dataset)
+        dataset = await self.dataset(settings, query.dataset)
+        key = CacheKey(dataset.name, dataset.version, query_key, scope_key)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return replace(cached, from_cache=True, duration_ms=_since(started))
+        return await self.answer(dataset, query, key, scope, started)
+
     async def dataset(self, settings: Settings, name: str) -> DatasetInfo:
         """The dataset at its current version, read in full only when the version moved."""
+        ticket = self.versions.ticket()
         version = await catalog.current_version(settings=settings, name=name)
         found = self._datasets.get((name, version))
         if found is None:
@@ -75,18 +114,17 @@ class AnalyticsService:
             if len(self._datasets) >= MAX_KNOWN_DATASETS:
                 self._datasets.clear()
             self._datasets[(found.name, found.version)] = found
+        # The full row may be newer than the version read first; both postdate the ticket.
+        self.versions.confirm(name, found.version, ticket)
         return found
 
     async def answer(
-        self, dataset: DatasetInfo, query: Query, scope: Scope, started: float
+        self, dataset: DatasetInfo, query: Query, key: CacheKey, scope: Scope, started: float
     ) -> AnalyticsResult:
+        """Compile, guard and run `query` on `dataset`; the answer is cached under `key`."""
         compiled = compile_query(
             query, dataset, relation=self.engine.relation(dataset), scope=scope
         )
-        key = CacheKey(dataset.name, dataset.version, (compiled.sql, compiled.params), scope)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return replace(cached, from_cache=True, duration_ms=_since(started))
         guard_groups(compiled.groups, list(compiled.factors), self.limits.max_groups)
         async with self._gate():
             rows, _ = await asyncio.to_thread(
@@ -95,6 +133,10 @@ class AnalyticsService:
         result = AnalyticsResult(compiled.columns, rows, dataset.version, False, _since(started))
         self.cache.put(key, result, estimate_bytes(rows))
         return result
+
+    async def close(self) -> None:
+        await self.listener.close()
+        await asyncio.to_thread(self.engine.close)
 
 
 def _since(started: float) -> float:
@@ -108,11 +150,20 @@ _services_lock = threading.Lock()
 async def get_service(settings: Settings) -> AnalyticsService:
     """The process's service for these settings; the first call opens its engine."""
     limits = get_analytics_settings()
-    key = (settings.warehouse_target, settings.s3_bucket or "", limits.model_dump_json())
+    key = (
+        settings.warehouse_target,
+        settings.s3_bucket or "",
+        # The versions it trusts are those of one metadata database, heard on one bus.
+        settings.metadata_url,
+        settings.redis_url or "",
+        limits.model_dump_json(),
+    )
     service = _services.get(key)
     if service is not None:
         return service
-    return await asyncio.to_thread(_create_service, key, settings, limits)
+    service = await asyncio.to_thread(_create_service, key, settings, limits)
+    await service.listener.start(settings, wait=LISTEN_WAIT_SECONDS)
+    return service
 
 
 def _create_service(
@@ -131,7 +182,7 @@ async def close_services() -> None:
         services = list(_services.values())
         _services.clear()
     for service in services:
-        await asyncio.to_thread(service.engine.close)
+        await service.close()
 
 
 async def run_query(*, settings: Settings, query: Query, scope: Scope) -> AnalyticsResult:
@@ -139,8 +190,14 @@ async def run_query(*, settings: Settings, query: Query, scope: Scope) -> Analyt
     started = time.perf_counter()
     check_query(query)
     service = await get_service(settings)
-    dataset = await service.dataset(settings, query.dataset)
-    return await service.answer(dataset, query, scope, started)
+    return await service.run(settings, query, scope, started)
+
+
+async def dataset_loaded(*, settings: Settings, name: str, version: int) -> None:
+    """A load committed `version` of `name`: every process's next query sees it."""
+    with _services_lock:
+        local = [service.versions for service in _services.values()]
+    await announce_load(settings, name, version, local)
 
 
 async def list_datasets(*, settings: Settings, scope: Scope) -> list[DatasetInfo]:

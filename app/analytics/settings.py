@@ -30,6 +30,10 @@ class AnalyticsSettings(BaseSettings):
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Result cache size (an estimate of the Python objects held); 0 turns it off.
     cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    # How long a dataset version heard from the metadata database is trusted without
+    # asking again (loads announce themselves; this bounds a lost announcement, see
+    # app/analytics/freshness.py); 0 asks on every query.
+    version_trust_seconds: float = Field(default=1.0, ge=0, le=60)
     # DuckDB queries at once per process; more wait their turn rather than thrash.
     max_concurrency: int = Field(default=4, ge=1, le=64)
     # Credentials for the S3 replica (DuckDB's httpfs reads them from here, not from
