@@ -61,17 +61,21 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
-    """Pre-ping, but only connections that sat idle. SQLAlchemy's `pool_pre_ping` pings
-    every checkout, and for asyncpg a ping is BEGIN, a query and ROLLBACK: three round
-    trips, a quarter of a runs page. A connection back from work milliseconds ago is as
-    good as a pinged one; one that was idle may have been cut by a restart. (A restart
-    under load still fails the statements that were running, which callers retry.)"""
+    """Pre-ping, but only connections that may be stale. SQLAlchemy's `pool_pre_ping`
+    pings every checkout, and for asyncpg a ping is BEGIN, a query and ROLLBACK: three
+    round trips, a quarter of a runs page. A connection the server closed (a restart,
+    `pg_terminate_backend`) is known closed by asyncpg as soon as the loop has seen the
+    socket close, which costs nothing to ask; one that sat idle gets a real ping, in case
+    the close never reached us. Either way the pool checks out a fresh one instead."""
     dialect = engine.sync_engine.dialect
 
     def on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         record.info["returned_at"] = time.monotonic()
 
     def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        is_closed = getattr(record.driver_connection, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
         returned_at = record.info.get("returned_at")
         if returned_at is None or time.monotonic() - returned_at < IDLE_PING_SECONDS:
             return
@@ -118,9 +122,15 @@ async def session_scope(settings: Settings) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def read_session(settings: Settings) -> AsyncSession:
+@asynccontextmanager
+async def read_scope(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A session for reads only: each statement runs on its own (autocommit), so a read
-    costs no BEGIN and COMMIT round trips. The caller closes it; nothing is committed."""
+    costs no BEGIN and COMMIT round trips; nothing is committed."""
+    async with _read_session(settings) as session:
+        yield session
+
+
+def _read_session(settings: Settings) -> AsyncSession:
     engine = get_engine(settings)
     autocommit = _autocommit_engines.get(engine)
     if autocommit is None:

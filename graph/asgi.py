@@ -51,9 +51,6 @@ IN_PROCESS_WORKER_THREADS = 2
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 
 
-_CONTEXT_KEY = "dataflow.graphql_context"
-
-
 class DataFlowGraphQL(GraphQL[Context, None]):
     # Subscribers of the same run asking the same thing share each event's result.
     graphql_transport_ws_handler_class = SharedResultsTransportWSHandler
@@ -80,22 +77,7 @@ class DataFlowGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        http = request.scope["type"] == "http"
-        context = Context(
-            settings=self.settings, request=request, response=response, shares_reads=http
-        )
-        if http:
-            request.scope.setdefault("state", {})[_CONTEXT_KEY] = context
-        return context
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # However the request ended, its read session goes back to the pool.
-            context = (scope.get("state") or {}).pop(_CONTEXT_KEY, None)
-            if context is not None:
-                await context.close()
+        return Context(settings=self.settings, request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         # Bad credentials close the socket (4403); none at all leave it anonymous,

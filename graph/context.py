@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
-from sqlalchemy.exc import SQLAlchemyError
 from strawberry.dataloader import DataLoader
 
-from app.db import read_session, session_scope
+from app.db import read_scope, session_scope
 from app.errors import Unauthenticated
 from app.models.user import User
 from app.services import api_keys as api_key_service
@@ -69,37 +67,14 @@ class Context:
     loaders: dict[str, DataLoader[str, Any]] = field(default_factory=dict)
     # Over WebSocket one context serves the whole connection: this counts its streams.
     active_subscriptions: int = 0
-    # Over HTTP the request's resolvers share one read session (one pool checkout a
-    # request), taking turns; a WebSocket connection holds none while it waits.
-    shares_reads: bool = True
-    _read_session: AsyncSession | None = None
-    _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads (autocommit: every statement sees what is committed)."""
-        if not self.shares_reads:
-            session = read_session(self.settings)
-            try:
-                yield session
-            finally:
-                await session.close()
-            return
-        async with self._read_lock:
-            if self._read_session is None:
-                self._read_session = read_session(self.settings)
-            try:
-                yield self._read_session
-            except SQLAlchemyError:
-                # The connection may be broken: the next read starts on a fresh one.
-                await self.close()
-                raise
-
-    async def close(self) -> None:
-        """Give back the request's read session (at the end of the request)."""
-        if self._read_session is not None:
-            session, self._read_session = self._read_session, None
-            await session.close()
+        """A session for reads (autocommit: every statement sees what is committed, with
+        no BEGIN or COMMIT round trip). Its connection goes back to the pool as soon as
+        the read is done, so a slow resolver never holds one it does not use."""
+        async with read_scope(self.settings) as session:
+            yield session
 
     @contextmanager
     def subscription_slot(self) -> Iterator[None]:
