@@ -67,6 +67,21 @@ class PipelineVersion:
         )
 
 
+# The fields a Pipeline shows as they are stored.
+_PIPELINE_COLUMNS = (
+    "name",
+    "version",
+    "max_attempts",
+    "timeout_seconds",
+    "concurrency",
+    "schedule",
+    "timezone",
+    "created_at",
+    "updated_at",
+    "source_id",
+)
+
+
 @strawberry.type
 class Pipeline:
     id: strawberry.ID
@@ -112,20 +127,8 @@ class Pipeline:
     @classmethod
     def from_model(cls, model: PipelineModel | Record) -> Pipeline:
         pipeline = column_values(model)
-        return cls(
-            id=strawberry.ID(pipeline["id"]),
-            name=pipeline["name"],
-            spec=JSON(pipeline["spec"]),
-            version=pipeline["version"],
-            max_attempts=pipeline["max_attempts"],
-            timeout_seconds=pipeline["timeout_seconds"],
-            concurrency=pipeline["concurrency"],
-            schedule=pipeline["schedule"],
-            timezone=pipeline["timezone"],
-            created_at=pipeline["created_at"],
-            updated_at=pipeline["updated_at"],
-            source_id=pipeline["source_id"],
-        )
+        plain = {name: pipeline[name] for name in _PIPELINE_COLUMNS}
+        return cls(id=strawberry.ID(pipeline["id"]), spec=JSON(pipeline["spec"]), **plain)
 
 
 async def prefetch_sources(context: Context, pipelines: list[Pipeline]) -> None:

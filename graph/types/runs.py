@@ -68,6 +68,26 @@ def parse_event_cursor(after: str | None) -> int:
     return int(after)
 
 
+# The fields a Run shows as they are stored.
+_RUN_COLUMNS = (
+    "status",
+    "attempt",
+    "stage",
+    "rows_read",
+    "rows_written",
+    "rows_rejected",
+    "rows_filtered",
+    "idempotency_key",
+    "pipeline_version",
+    "created_at",
+    "scheduled_for",
+    "not_before",
+    "started_at",
+    "finished_at",
+    "pipeline_id",
+)
+
+
 @strawberry.type
 class Run:
     id: strawberry.ID
@@ -128,26 +148,8 @@ class Run:
         error = None
         if run["error_code"] is not None:
             error = RunError(code=run["error_code"], message=run["error_message"] or "")
-        return cls(
-            id=strawberry.ID(run["id"]),
-            status=run["status"],
-            attempt=run["attempt"],
-            stage=run["stage"],
-            rows_read=run["rows_read"],
-            rows_written=run["rows_written"],
-            rows_rejected=run["rows_rejected"],
-            rows_filtered=run["rows_filtered"],
-            idempotency_key=run["idempotency_key"],
-            params=JSON(run["params"]),
-            pipeline_version=run["pipeline_version"],
-            created_at=run["created_at"],
-            scheduled_for=run["scheduled_for"],
-            not_before=run["not_before"],
-            started_at=run["started_at"],
-            finished_at=run["finished_at"],
-            error=error,
-            pipeline_id=run["pipeline_id"],
-        )
+        plain = {name: run[name] for name in _RUN_COLUMNS}
+        return cls(id=strawberry.ID(run["id"]), params=JSON(run["params"]), error=error, **plain)
 
 
 async def prefetch_pipelines(context: Context, runs: list[Run], *, with_sources: bool) -> None:

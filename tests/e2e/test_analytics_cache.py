@@ -31,7 +31,13 @@ from tests.e2e.test_analytics_embedded import (
     expected_monthly,
 )
 from tests.live import GraphQLClient, free_port, live_server, wait_until_healthy
-from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
+from tests.unit.analytics.helpers import (
+    load,
+    load_orders,
+    make_pipeline_id,
+    orders,
+    spec_with_dataset,
+)
 from tests.workers import worker_environment
 
 if TYPE_CHECKING:
@@ -75,17 +81,6 @@ def statements() -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", record)
-
-
-async def load_orders(settings: Settings, pipeline_id: str, frame: pl.DataFrame, mode: str) -> None:
-    await load(settings, "orders", frame, mode)  # type: ignore[arg-type]
-    await after_successful_load(
-        settings,
-        pipeline_id=pipeline_id,
-        pipeline_name="orders",
-        spec=spec_with_dataset("orders"),
-        table="orders",
-    )
 
 
 async def test_a_repeat_asks_the_database_nothing_and_a_load_shows_at_once(

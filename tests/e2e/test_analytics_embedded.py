@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
-from app.analytics.hooks import after_successful_load
 from app.analytics.service import close_services
 from app.analytics.settings import get_analytics_settings
 from app.models.user import Role
@@ -15,7 +14,11 @@ from tests import factories
 from tests.e2e import flows
 from tests.e2e import operations as ops
 from tests.live import GraphQLClient, live_server
-from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
+from tests.unit.analytics.helpers import (
+    load_orders,
+    make_pipeline_id,
+    orders,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -85,18 +88,6 @@ async def server(embedded_settings: Settings) -> AsyncIterator[str]:
         yield url
     await close_services()
     get_analytics_settings.cache_clear()
-
-
-async def load_orders(settings: Settings, pipeline_id: str, frame: pl.DataFrame, mode: str) -> None:
-    """A run's load, then what the runner calls after it succeeds."""
-    await load(settings, "orders", frame, mode)  # type: ignore[arg-type]
-    await after_successful_load(
-        settings,
-        pipeline_id=pipeline_id,
-        pipeline_name="orders",
-        spec=spec_with_dataset("orders"),
-        table="orders",
-    )
 
 
 async def test_a_dashboard_charts_a_dataset_and_sees_each_load(

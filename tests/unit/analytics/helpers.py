@@ -89,6 +89,22 @@ async def load(settings: Settings, table: str, frame: pl.DataFrame, mode: Mode =
         await warehouse.close()
 
 
+async def load_orders(
+    settings: Settings, pipeline_id: str, frame: pl.DataFrame, mode: Mode
+) -> None:
+    """A run's load of the `orders` dataset, then what the runner calls after it succeeds."""
+    from app.analytics.hooks import after_successful_load
+
+    await load(settings, "orders", frame, mode)
+    await after_successful_load(
+        settings,
+        pipeline_id=pipeline_id,
+        pipeline_name="orders",
+        spec=spec_with_dataset("orders"),
+        table="orders",
+    )
+
+
 async def make_pipeline_id(settings: Settings, directory: Path) -> str:
     """A real pipeline for the dataset row to point at (its spec is not the point here)."""
     csv_path = factories.write_csv(directory, factories.orders_rows(3))
