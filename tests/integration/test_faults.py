@@ -7,17 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
 import socket
-import subprocess
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
-import redis
 
 from app.db import session_scope
 from app.etl.sources.policy import SourcePolicy
@@ -29,6 +25,7 @@ from app.services import runs as run_service
 from app.services import schedules as schedule_service
 from tests import factories
 from tests.integration import faults
+from tests.integration.fanout import own_redis as own_redis_server
 from tests.workers import start_worker, stop_worker
 
 if TYPE_CHECKING:
@@ -122,45 +119,13 @@ async def test_sigkill_a_worker_mid_load_ten_times(settings: Settings, tmp_path:
 @pytest.fixture
 def own_redis() -> Iterator[tuple[str, Callable[[], None]]]:
     """A Redis server of this test's own, so restarting it disturbs nothing else."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed here; this test restarts its own Redis")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    state = {"process": subprocess.Popen(command, stdout=subprocess.DEVNULL)}
+    with own_redis_server() as server:
 
-    def wait_up() -> None:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis did not start")
+        def restart() -> None:
+            server.stop()
+            server.start()
 
-    def restart() -> None:
-        state["process"].kill()
-        state["process"].wait()
-        state["process"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        wait_up()
-
-    wait_up()
-    yield f"redis://127.0.0.1:{port}/0", restart
-    state["process"].kill()
-    state["process"].wait()
+        yield server.url, restart
 
 
 async def test_restart_redis_during_a_run(

@@ -16,6 +16,7 @@ from app.errors import SpecInvalid
 from app.etl.warehouse.duckdb import duckdb_path
 from tests.unit.analytics.helpers import (
     load,
+    load_orders,
     make_pipeline_id,
     orders,
     spec_with_dataset,
@@ -53,24 +54,11 @@ async def pipeline_id(embedded_settings: Settings, tmp_path: Path) -> str:
     return await make_pipeline_id(embedded_settings, tmp_path)
 
 
-async def loaded(
-    settings: Settings, pipeline_id: str, frame: pl.DataFrame, mode: str = "replace"
-) -> None:
-    await load(settings, "orders", frame, mode)  # type: ignore[arg-type]
-    await after_successful_load(
-        settings,
-        pipeline_id=pipeline_id,
-        pipeline_name="orders",
-        spec=spec_with_dataset("orders"),
-        table="orders",
-    )
-
-
 async def test_a_repeat_comes_from_the_cache_and_a_load_shows_new_numbers(
     embedded_settings: Settings, pipeline_id: str
 ) -> None:
     first = orders(2000, seed=1)
-    await loaded(embedded_settings, pipeline_id, first)
+    await load_orders(embedded_settings, pipeline_id, first, "replace")
     answer = await service.run_query(settings=embedded_settings, query=REVENUE_BY_COUNTRY, scope=())
     assert (answer.from_cache, answer.dataset_version) == (False, 1)
     assert close_enough(answer.rows, by_country(first))
@@ -79,7 +67,7 @@ async def test_a_repeat_comes_from_the_cache_and_a_load_shows_new_numbers(
     assert again.rows == answer.rows
 
     more = orders(500, seed=2)
-    await loaded(embedded_settings, pipeline_id, more, mode="append")
+    await load_orders(embedded_settings, pipeline_id, more, "append")
     after = await service.run_query(settings=embedded_settings, query=REVENUE_BY_COUNTRY, scope=())
     assert (after.from_cache, after.dataset_version) == (False, 2)
     assert close_enough(after.rows, by_country(pl.concat([first, more])))
@@ -88,8 +76,8 @@ async def test_a_repeat_comes_from_the_cache_and_a_load_shows_new_numbers(
 async def test_datasets_list_members_with_types_and_the_version(
     embedded_settings: Settings, pipeline_id: str
 ) -> None:
-    await loaded(embedded_settings, pipeline_id, orders(100))
-    await loaded(embedded_settings, pipeline_id, orders(100))
+    await load_orders(embedded_settings, pipeline_id, orders(100), "replace")
+    await load_orders(embedded_settings, pipeline_id, orders(100), "replace")
     (dataset,) = await service.list_datasets(settings=embedded_settings, scope=())
     assert (dataset.name, dataset.version, dataset.stats.row_count) == ("orders", 2, 100)
     kinds = {m.name: (m.kind, m.type) for m in dataset.members.values()}
@@ -111,7 +99,7 @@ async def test_the_cost_guard_refuses_too_many_groups(
     embedded_settings: Settings, pipeline_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANALYTICS_MAX_GROUPS", "500")
-    await loaded(embedded_settings, pipeline_id, orders(5000))
+    await load_orders(embedded_settings, pipeline_id, orders(5000), "replace")
     daily = Query(
         dataset="orders",
         measures=("orders",),
@@ -161,7 +149,7 @@ async def test_unknown_datasets_and_members_are_refused(
 ) -> None:
     with pytest.raises(DatasetNotFound):
         await service.run_query(settings=embedded_settings, query=REVENUE_BY_COUNTRY, scope=())
-    await loaded(embedded_settings, pipeline_id, orders(10))
+    await load_orders(embedded_settings, pipeline_id, orders(10), "replace")
     for query in (
         Query(dataset="orders", measures=("profit",)),
         Query(dataset="orders", measures=("country",)),
@@ -189,7 +177,7 @@ async def test_the_hook_ignores_pipelines_without_a_dataset(
 async def test_a_load_without_the_section_still_bumps_an_existing_dataset(
     embedded_settings: Settings, pipeline_id: str
 ) -> None:
-    await loaded(embedded_settings, pipeline_id, orders(10))
+    await load_orders(embedded_settings, pipeline_id, orders(10), "replace")
     await load(embedded_settings, "orders", orders(20), "replace")
     await after_successful_load(
         embedded_settings,
