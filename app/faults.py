@@ -17,6 +17,10 @@ _TRANSIENT_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.CrashShutdownError,
+    # An idle connection that read the server's FATAL goodbye before the socket closed
+    # fails its next statement with this ("another operation is in progress").
+    asyncpg.exceptions.InternalClientError,
     redis.ConnectionError,
     redis.TimeoutError,
     OperationalError,

@@ -12,6 +12,7 @@ import asyncpg
 from actors import broker as broker_module
 from actors.runs import enqueue_run
 from app.db import session_scope
+from app.faults import is_transient
 from app.models.run import Run, RunStatus
 from app.scheduler import run_forever
 from app.services import runs as run_service
@@ -48,6 +49,16 @@ async def reaper_running(settings: Settings) -> AsyncIterator[None]:
 
 
 async def get_run(settings: Settings, run_id: str) -> Run:
+    """The run as stored. The tests kill this process's connections too (a restarted
+    database drops everyone's): a poll that loses its connection polls again."""
+    for _ in range(3):
+        try:
+            async with session_scope(settings) as session:
+                return await run_service.get(session=session, run_id=run_id)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            await asyncio.sleep(0.1)
     async with session_scope(settings) as session:
         return await run_service.get(session=session, run_id=run_id)
 

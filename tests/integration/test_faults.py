@@ -185,8 +185,8 @@ async def test_terminate_the_workers_postgres_connections(
     finally:
         stop_worker(worker)
     assert killed > 0
-    log = (tmp_path / "worker.log").read_text()[-4000:]
-    assert done.status is RunStatus.SUCCEEDED, (done.error_code, done.error_message, log)
+    print((tmp_path / "worker.log").read_text())  # pytest shows it when the test fails
+    assert done.status is RunStatus.SUCCEEDED, (done.error_code, done.error_message)
     assert done.attempt >= 2
     assert await faults.order_ids(settings, "pgkill") == expected_ids(rows)
     print(

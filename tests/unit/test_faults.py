@@ -28,6 +28,15 @@ def test_a_lost_connection_underneath_makes_a_terminal_error_transient() -> None
     assert not is_transient(_raised_from(WarehouseError("cannot load"), misuse))
 
 
+def test_a_connection_that_read_the_servers_goodbye_is_lost() -> None:
+    # What an idle asyncpg connection raises when PostgreSQL terminated its backend.
+    goodbye = asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    )
+    assert is_transient(goodbye)
+    assert error_code(goodbye) == "CONNECTION_LOST"
+
+
 def test_infrastructure_errors_and_their_codes() -> None:
     assert is_transient(ConnectionResetError("reset by peer"))
     assert is_transient(TimeoutError())

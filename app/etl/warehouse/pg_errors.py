@@ -34,6 +34,11 @@ def pg_errors(action: str) -> Iterator[None]:
         yield
     except DataFlowError:
         raise
+    except asyncpg.exceptions.InternalClientError as error:
+        # An idle connection that read the server's FATAL goodbye (a terminated backend,
+        # a restart) before it saw the socket close fails its next statement with this,
+        # worded as asyncpg's own confusion ("another operation is in progress").
+        raise WarehouseUnavailable(f"{action}: the server closed the connection") from error
     except _TRANSIENT as error:
         raise WarehouseUnavailable(f"{action}: {_reason(error)}") from error
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:

@@ -1,0 +1,92 @@
+"""Connections PostgreSQL drops while they sit idle (a `pg_terminate_backend`, a
+restart): the error they raise reads as a lost connection, which a run retries, never as
+a bug that fails it; the metadata pool throws such a connection away."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.exc import DBAPIError
+
+from app.db import get_engine
+from app.errors import WarehouseUnavailable
+from app.etl.warehouse.postgres import PostgresWarehouse
+from app.faults import error_code, is_transient
+from tests.integration.slow_close import SlowToCloseProxy
+from tests.unit.etl import warehouse_contract as contract
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from app.config import Settings
+
+pytestmark = pytest.mark.integration
+
+# Long enough that the statement after the terminate runs before the socket closes.
+SETTLE_SECONDS = 0.2
+
+
+@pytest.fixture
+async def proxy(pg_url: str) -> AsyncIterator[tuple[SlowToCloseProxy, int]]:
+    proxy = SlowToCloseProxy(make_url(pg_url).port or 5432)
+    port = await proxy.start()
+    yield proxy, port
+    await proxy.stop()
+
+
+@pytest.fixture
+async def admin(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    yield connection
+    await connection.close()
+
+
+async def test_a_dropped_pooled_connection_is_lost_and_replaced(
+    service_settings: Settings,
+    proxy: tuple[SlowToCloseProxy, int],
+    admin: asyncpg.Connection,
+) -> None:
+    server, port = proxy
+    assert service_settings.database_url
+    settings = service_settings.model_copy(
+        update={"database_url": server.url_through(service_settings.database_url, port)}
+    )
+    engine = get_engine(settings)
+    async with engine.connect() as connection:
+        first = await connection.scalar(text("SELECT pg_backend_pid()"))
+
+    assert await server.terminate_backends(admin) == 1
+    await asyncio.sleep(SETTLE_SECONDS)
+    with pytest.raises(DBAPIError) as raised:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    assert raised.value.connection_invalidated
+    assert error_code(raised.value) == "CONNECTION_LOST"
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT pg_backend_pid()")) != first
+
+
+async def test_a_load_whose_connection_is_dropped_between_batches_is_transient(
+    pg_url: str, proxy: tuple[SlowToCloseProxy, int], admin: asyncpg.Connection
+) -> None:
+    server, port = proxy
+    warehouse = PostgresWarehouse(server.url_through(pg_url, port))
+    table = contract.unique_table()
+    load = await warehouse.begin_load(table=table, mode="append", run_id="dropped")
+    await load.write(contract.orders(range(3)))
+
+    assert await server.terminate_backends(admin) >= 1
+    await asyncio.sleep(SETTLE_SECONDS)
+    await load.write(contract.orders(range(3, 6)))  # queued; the batch job fails
+    with pytest.raises(WarehouseUnavailable) as raised:
+        await load.commit()
+
+    assert is_transient(raised.value)
+    assert raised.value.code == "WAREHOUSE_UNAVAILABLE"
+    assert table in raised.value.message
+    await load.abort()
