@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.errors import SourceMalformed, WarehouseError, WarehouseUnavailable
+from app.etl.sources.sql_reader import sql_error
 from app.faults import error_code, error_message, is_transient
 
 
@@ -35,6 +36,9 @@ def test_a_connection_that_read_the_servers_goodbye_is_lost() -> None:
     )
     assert is_transient(goodbye)
     assert error_code(goodbye) == "CONNECTION_LOST"
+    from_a_source = sql_error(goodbye)  # an sql source's connection, the same way
+    assert is_transient(from_a_source)
+    assert from_a_source.code == "SOURCE_UNAVAILABLE"
 
 
 def test_infrastructure_errors_and_their_codes() -> None:

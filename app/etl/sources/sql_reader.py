@@ -198,4 +198,7 @@ def sql_error(error: Exception) -> DataFlowError:
         return SourceInvalid(f"the query failed: {error}", path=["options", "query"])
     if isinstance(error, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
         return SourceUnavailable(f"cannot reach the database ({error})")
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        # How asyncpg words a backend the server terminated while the connection idled.
+        return SourceUnavailable("the database closed the connection")
     return SourceUnreadable(f"the query failed: {error}")
