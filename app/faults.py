@@ -9,10 +9,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.errors import DataFlowError, Transient
 
-_TRANSIENT_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+# A connection to PostgreSQL or Redis that is gone, or could not be made.
+_LOST_CONNECTION: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
-    OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.AdminShutdownError,
@@ -23,6 +23,13 @@ _TRANSIENT_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
     redis.ConnectionError,
     redis.TimeoutError,
+)
+
+# Beyond a lost connection, a run's retry also outlasts these: SQLAlchemy's wrappers for
+# a database that is locked, restarting or refusing us, and other OS-level failures.
+_TRANSIENT_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    *_LOST_CONNECTION,
+    OSError,
     OperationalError,
     InterfaceError,
 )
@@ -37,6 +44,12 @@ def is_transient(error: BaseException) -> bool:
     return any(_infrastructure_transient(cause) for cause in _causes(error))
 
 
+def is_lost_connection(error: BaseException) -> bool:
+    """Whether `error` comes down to a lost connection to PostgreSQL or Redis: the same
+    request a moment later goes out on a fresh one (what the API tells its clients)."""
+    return any(_lost_connection(cause) for cause in _causes(error))
+
+
 def _causes(error: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     current: BaseException | None = error
@@ -47,6 +60,14 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 
 def _infrastructure_transient(error: BaseException) -> bool:
+    if _lost_connection(error):
+        return True
+    if isinstance(error, DataFlowError | asyncpg.exceptions.InterfaceError):
+        return False  # a typed error, or a misused connection (see `_lost_connection`)
+    return isinstance(error, _TRANSIENT_INFRASTRUCTURE)
+
+
+def _lost_connection(error: BaseException) -> bool:
     if isinstance(error, DataFlowError):
         return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -54,7 +75,7 @@ def _infrastructure_transient(error: BaseException) -> bool:
     if isinstance(error, asyncpg.exceptions.InterfaceError):
         # Only a closed connection; other interface errors are programming mistakes.
         return "connection is closed" in str(error)
-    return isinstance(error, _TRANSIENT_INFRASTRUCTURE)
+    return isinstance(error, _LOST_CONNECTION)
 
 
 def error_code(error: BaseException) -> str:

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from app.errors import DataFlowError
+from app.faults import is_lost_connection
 
 if TYPE_CHECKING:
     from graph.context import Context
@@ -42,7 +43,8 @@ def should_mask(error: GraphQLError) -> bool:
 
 
 class MaskAndLogErrors(MaskErrors):
-    """Clients get "internal error" and a request id; the logs get everything else."""
+    """Clients get "internal error" (or "service unavailable", for a lost connection)
+    and a request id; the logs get everything else."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=should_mask, error_message="internal error")
@@ -52,8 +54,14 @@ class MaskAndLogErrors(MaskErrors):
         execution = self.execution_context
         context: Context | None = execution.context
         user = context.peek_user_id() if context is not None else None
-        logger.error(
-            "unexpected error in %s",
+        # A lost connection to the database or Redis is no bug, and the same request a
+        # moment later usually succeeds (the pool has replaced the connection): clients
+        # get a code that says "retry" rather than "report this".
+        unavailable = error.original_error is not None and is_lost_connection(error.original_error)
+        logger.log(
+            logging.WARNING if unavailable else logging.ERROR,
+            "%s in %s",
+            "a backing service failed" if unavailable else "unexpected error",
             execution.operation_name or "an anonymous operation",
             exc_info=error.original_error,
             extra={
@@ -66,8 +74,14 @@ class MaskAndLogErrors(MaskErrors):
             },
         )
         masked = super().anonymise_error(error)
-        masked.message = f"internal error (request id {request_id})"
-        masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
+        if unavailable:
+            masked.message = (
+                f"a backing service is unavailable; retry shortly (request id {request_id})"
+            )
+            masked.extensions = {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}
+        else:
+            masked.message = f"internal error (request id {request_id})"
+            masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
         return masked
 
     def _process_result(self, result: object) -> None:

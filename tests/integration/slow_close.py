@@ -6,64 +6,90 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from typing import TYPE_CHECKING
 
 from sqlalchemy import make_url
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import asyncpg
 
 
 class SlowToCloseProxy:
     """Passes every byte through at once, but holds a close from the server back for
-    `close_delay` seconds."""
+    `close_delay` seconds. It runs on a thread and loop of its own, so a test that
+    blocks its own loop (stopping a live server) does not stall the connections."""
 
-    def __init__(self, upstream_port: int, close_delay: float = 3.0) -> None:
+    def __init__(self, upstream_port: int, close_delay: float) -> None:
         self.upstream_port = upstream_port
         self.close_delay = close_delay
-        self._server: asyncio.Server | None = None
+        self.port = 0
         self._upstream_ports: list[int] = []
-        self._pipes: list[asyncio.Task[None]] = []
-        self._writers: list[asyncio.StreamWriter] = []
+        self.ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
 
-    async def start(self) -> int:
-        """Listen on a free local port, and return it."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for pipe in self._pipes:
-            pipe.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-        for writer in self._writers:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    def url_through(self, url: str, port: int) -> str:
-        """`url` (a SQLAlchemy or libpq URL) pointed at the proxy's `port`."""
-        return make_url(url).set(port=port).render_as_string(hide_password=False)
+    def url_through(self, url: str) -> str:
+        """`url` (a SQLAlchemy or libpq URL) pointed at this proxy."""
+        return make_url(url).set(port=self.port).render_as_string(hide_password=False)
 
     async def terminate_backends(self, admin: asyncpg.Connection) -> int:
         """`pg_terminate_backend` every server process connected through this proxy."""
         killed: int = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE client_port = ANY($1::int[])",
-            self._upstream_ports,
+            list(self._upstream_ports),
         )
         return killed
 
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        self._upstream_ports.append(server_w.get_extra_info("sockname")[1])
-        self._writers += [client_w, server_w]
-        self._pipes += [
-            asyncio.create_task(_pipe(client_r, server_w, close_delay=0)),
-            asyncio.create_task(_pipe(server_r, client_w, close_delay=self.close_delay)),
-        ]
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        pipes: list[asyncio.Task[None]] = []
+        writers: list[asyncio.StreamWriter] = []
+
+        async def serve(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            self._upstream_ports.append(server_w.get_extra_info("sockname")[1])
+            writers.extend((client_w, server_w))
+            pipes.append(asyncio.create_task(_pipe(client_r, server_w, close_delay=0)))
+            pipes.append(asyncio.create_task(_pipe(server_r, client_w, self.close_delay)))
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
+        await self._stop.wait()
+        server.close()
+        for pipe in pipes:
+            pipe.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+        for writer in writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+@contextlib.contextmanager
+def slow_to_close_proxy(url: str, close_delay: float = 1.5) -> Iterator[SlowToCloseProxy]:
+    """A running proxy to the PostgreSQL server `url` names."""
+    proxy = SlowToCloseProxy(make_url(url).port or 5432, close_delay)
+    thread = threading.Thread(target=proxy.run, daemon=True)
+    thread.start()
+    if not proxy.ready.wait(10):
+        raise RuntimeError("the proxy did not start")
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+        thread.join(10)
 
 
 async def _pipe(

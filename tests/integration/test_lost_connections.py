@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.db import get_engine
 from app.errors import WarehouseUnavailable
 from app.etl.warehouse.postgres import PostgresWarehouse
 from app.faults import error_code, is_transient
-from tests.integration.slow_close import SlowToCloseProxy
+from tests.integration.slow_close import SlowToCloseProxy, slow_to_close_proxy
 from tests.unit.etl import warehouse_contract as contract
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from app.config import Settings
 
@@ -31,11 +31,9 @@ SETTLE_SECONDS = 0.2
 
 
 @pytest.fixture
-async def proxy(pg_url: str) -> AsyncIterator[tuple[SlowToCloseProxy, int]]:
-    proxy = SlowToCloseProxy(make_url(pg_url).port or 5432)
-    port = await proxy.start()
-    yield proxy, port
-    await proxy.stop()
+def proxy(pg_url: str) -> Iterator[SlowToCloseProxy]:
+    with slow_to_close_proxy(pg_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture
@@ -47,19 +45,18 @@ async def admin(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def test_a_dropped_pooled_connection_is_lost_and_replaced(
     service_settings: Settings,
-    proxy: tuple[SlowToCloseProxy, int],
+    proxy: SlowToCloseProxy,
     admin: asyncpg.Connection,
 ) -> None:
-    server, port = proxy
     assert service_settings.database_url
     settings = service_settings.model_copy(
-        update={"database_url": server.url_through(service_settings.database_url, port)}
+        update={"database_url": proxy.url_through(service_settings.database_url)}
     )
     engine = get_engine(settings)
     async with engine.connect() as connection:
         first = await connection.scalar(text("SELECT pg_backend_pid()"))
 
-    assert await server.terminate_backends(admin) == 1
+    assert await proxy.terminate_backends(admin) == 1
     await asyncio.sleep(SETTLE_SECONDS)
     with pytest.raises(DBAPIError) as raised:
         async with engine.connect() as connection:
@@ -72,15 +69,14 @@ async def test_a_dropped_pooled_connection_is_lost_and_replaced(
 
 
 async def test_a_load_whose_connection_is_dropped_between_batches_is_transient(
-    pg_url: str, proxy: tuple[SlowToCloseProxy, int], admin: asyncpg.Connection
+    pg_url: str, proxy: SlowToCloseProxy, admin: asyncpg.Connection
 ) -> None:
-    server, port = proxy
-    warehouse = PostgresWarehouse(server.url_through(pg_url, port))
+    warehouse = PostgresWarehouse(proxy.url_through(pg_url))
     table = contract.unique_table()
     load = await warehouse.begin_load(table=table, mode="append", run_id="dropped")
     await load.write(contract.orders(range(3)))
 
-    assert await server.terminate_backends(admin) >= 1
+    assert await proxy.terminate_backends(admin) >= 1
     await asyncio.sleep(SETTLE_SECONDS)
     await load.write(contract.orders(range(3, 6)))  # queued; the batch job fails
     with pytest.raises(WarehouseUnavailable) as raised:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import asyncpg
+import redis
+from sqlalchemy.exc import OperationalError
 
 from app.errors import SourceMalformed, WarehouseError, WarehouseUnavailable
 from app.etl.sources.sql_reader import sql_error
-from app.faults import error_code, error_message, is_transient
+from app.faults import error_code, error_message, is_lost_connection, is_transient
 
 
 def _raised_from(outer: Exception, cause: BaseException) -> Exception:
@@ -39,6 +43,17 @@ def test_a_connection_that_read_the_servers_goodbye_is_lost() -> None:
     from_a_source = sql_error(goodbye)  # an sql source's connection, the same way
     assert is_transient(from_a_source)
     assert from_a_source.code == "SOURCE_UNAVAILABLE"
+
+
+def test_a_lost_connection_is_told_apart_from_other_database_failures() -> None:
+    # What the API answers SERVICE_UNAVAILABLE (retry) rather than INTERNAL_ERROR.
+    refused = ConnectionRefusedError("connection refused")
+    assert is_lost_connection(_raised_from(RuntimeError("cannot read runs"), refused))
+    assert is_lost_connection(redis.ConnectionError("Connection reset by peer"))
+    no_table = OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: x"))
+    assert is_transient(no_table)  # a run retries it (SQLite also says "database is locked")
+    assert not is_lost_connection(no_table)
+    assert not is_lost_connection(WarehouseUnavailable("down"))
 
 
 def test_infrastructure_errors_and_their_codes() -> None:
