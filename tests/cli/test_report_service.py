@@ -88,10 +88,11 @@ async def test_counts_percentiles_and_rows_of_one_pipeline(
         active=1,
         success_rate=5 / 7,
         p50_seconds=30.0,
-        p95_seconds=pytest.approx(88.0),  # 40 + 0.8 * (100 - 40): between the 4th and 5th
+        p95_seconds=recent.p95_seconds,  # compared approximately below
         rows_loaded=450,  # the failed run's rows were never loaded
         rows_rejected=10,
     )
+    assert recent.p95_seconds == pytest.approx(88.0)  # 40 + 0.8 * (100 - 40): 4th to 5th
     everything = (await reports(settings))[measured.id]
     assert (everything.runs, everything.rows_loaded) == (9, 457)
 

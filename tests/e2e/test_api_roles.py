@@ -142,7 +142,7 @@ def expected(caller: Role | None, least: Role | None) -> str:
 
 def outcome(body: dict[str, Any]) -> str:
     codes = {e.get("extensions", {}).get("code") for e in body.get("errors", [])}
-    denial = codes & {"UNAUTHENTICATED", "FORBIDDEN"}
+    denial: set[str] = codes & {"UNAUTHENTICATED", "FORBIDDEN"}
     if denial:
         return denial.pop()
     assert "errors" not in body, body  # anything else would be a bug, not a denial

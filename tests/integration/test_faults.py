@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from app.config import Settings
+    from app.models.run import Run
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +76,15 @@ async def trigger(settings: Settings, pipeline_id: str) -> str:
     return triggered.run.id
 
 
+def read_or_ended(rows: int) -> Callable[[Run], bool]:
+    """A `wait_for` condition: the run has read `rows` rows, or it has ended."""
+
+    def done(run: Run) -> bool:
+        return run.rows_read >= rows or run.status.is_terminal
+
+    return done
+
+
 @pytest.fixture
 def settings(service_settings: Settings) -> Settings:
     return faults.fast_settings(service_settings)
@@ -92,11 +102,7 @@ async def test_sigkill_a_worker_mid_load_ten_times(settings: Settings, tmp_path:
                 pipeline = await make_pipeline(settings, tmp_path, rows, table)
                 run_id = await trigger(settings, pipeline)
                 at_batch = random.randint(1, 30)
-                run = await faults.wait_for(
-                    settings,
-                    run_id,
-                    lambda r, n=at_batch: r.rows_read >= n * 1000 or r.status.is_terminal,
-                )
+                run = await faults.wait_for(settings, run_id, read_or_ended(at_batch * 1000))
                 assert run.status is RunStatus.RUNNING, "the run ended before the kill"
                 assert run.worker_id is not None
                 os.kill(int(run.worker_id.split(":")[1]), signal.SIGKILL)

@@ -4,7 +4,7 @@ and retention, against SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import update
@@ -261,12 +261,13 @@ async def test_operations_are_validated_and_updated_without_a_new_version(
             2,
         )
         assert updated.version == 1
-        for bad, match in [
+        invalid: list[tuple[dict[str, Any], str]] = [
             ({"schedule": "every day"}, "cron"),
             ({"schedule": "* * * * * *"}, "cron"),
             ({"timezone": "Mars/Olympus"}, "timezone"),
             ({"concurrency": 0}, "concurrency"),
-        ]:
+        ]
+        for bad, match in invalid:
             with pytest.raises(InvalidInput, match=match):
                 await pipeline_service.update(
                     session=session,

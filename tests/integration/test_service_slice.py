@@ -34,7 +34,8 @@ async def warehouse_rows(settings: Settings, table: str) -> list[asyncpg.Record]
         # The table name is the test's own (factories.unique), not user input.
         columns = "order_id, status, quantity, unit_price, revenue"
         query = f'SELECT {columns} FROM warehouse."{table}" ORDER BY order_id'  # noqa: S608
-        return await connection.fetch(query)
+        rows: list[asyncpg.Record] = await connection.fetch(query)
+        return rows
     finally:
         await connection.close()
 

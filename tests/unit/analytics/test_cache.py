@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.analytics.cache import CacheKey, ResultCache
 
+if TYPE_CHECKING:
+    from collections.abc import Hashable
 
-def key(query: str, version: int = 1, dataset: str = "orders", scope: object = ()) -> CacheKey:
-    return CacheKey(dataset, version, query, scope)  # type: ignore[arg-type]
+
+def key(query: str, version: int = 1, dataset: str = "orders", scope: Hashable = ()) -> CacheKey:
+    return CacheKey(dataset, version, query, scope)
 
 
 def test_least_recently_used_entries_leave_first_within_the_budget() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pytest
@@ -10,18 +10,20 @@ import pytest
 from app.analytics.datasets import DatasetSpec, Measure, parse_dataset
 from app.errors import SpecInvalid
 
-SCHEMA = pl.Schema(
-    {
-        "order_ts": pl.Datetime("us"),
-        "day": pl.Date,
-        "country": pl.String,
-        "quantity": pl.Int64,
-        "revenue": pl.Float64,
-        "paid": pl.Boolean,
-        "Order Total": pl.Float64,
-        "tags": pl.List(pl.String),
-    }
-)
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+COLUMNS: dict[str, PolarsDataType] = {
+    "order_ts": pl.Datetime("us"),
+    "day": pl.Date,
+    "country": pl.String,
+    "quantity": pl.Int64,
+    "revenue": pl.Float64,
+    "paid": pl.Boolean,
+    "Order Total": pl.Float64,
+    "tags": pl.List(pl.String),
+}
+SCHEMA = pl.Schema(COLUMNS)
 GOOD = {
     "time": "order_ts",
     "dimensions": ["country", "paid"],

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from polars._typing import PolarsDataType
+
     from app.analytics.query import Filter
 
 TEXTS = ["a", "B", "ab", "Ab%", "a_b", "x\\y", "it's", 'q"t', "ü", "", "AB"]
@@ -37,7 +39,7 @@ MEASURES = {
     "first": "min(ts)",
 }
 DATASET = {"time": "ts", "dimensions": ["s", "n", "flag"], "measures": MEASURES}
-SCHEMA = {
+SCHEMA: dict[str, PolarsDataType] = {
     "ts": pl.Datetime("us"),
     "s": pl.String,
     "n": pl.Int64,

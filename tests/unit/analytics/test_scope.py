@@ -37,7 +37,8 @@ def test_a_scope_is_normalised_and_checked() -> None:
         ("channel", ("store", "web")),
         ("country", ("DE",)),
     )
-    for bad in ({"country": []}, {"country": {"$ne": 1}}, {"": "x"}, ["country"]):
+    invalid: list[object] = [{"country": []}, {"country": {"$ne": 1}}, {"": "x"}, ["country"]]
+    for bad in invalid:
         with pytest.raises(InvalidInput):
             parse_scope(bad)  # type: ignore[arg-type]
 
