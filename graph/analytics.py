@@ -7,7 +7,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.analytics import service as analytics_service
-from app.analytics.scope import Scope, resolve_scope
+from app.analytics.scope import Scope, scope_of
 from app.errors import DataFlowError
 from app.models.user import Role
 from graph.context import Context
@@ -24,14 +24,10 @@ def analytics_error(error: DataFlowError) -> GraphQLError:
 
 async def caller_scope(info: Info[Context, None]) -> Scope:
     """The caller's analytics scope (their own, narrowed by their API key's)."""
-    context = info.context
-    user = await require_role(context, Role.VIEWER)
-    header = (
-        context.connection_params.get("Authorization")
-        if context.connection_params is not None
-        else context.request.headers.get("authorization")
-    )
-    return await resolve_scope(context.settings, user=user, authorization=header)
+    await require_role(info.context, Role.VIEWER)
+    caller = await info.context.caller()
+    assert caller is not None  # require_role refuses anonymous callers
+    return scope_of(caller)
 
 
 @strawberry.type

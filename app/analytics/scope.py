@@ -9,21 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import select
-
 from app.analytics.errors import OutOfScope
 from app.analytics.query import Scalar
-from app.db import session_scope
 from app.errors import InvalidInput
-from app.models.api_key import ApiKey
-from app.services.api_keys import KEY_PREFIX, is_api_key
-from app.services.auth import bearer_token
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from app.config import Settings
+    from app.models.api_key import ApiKey
     from app.models.user import User
+    from app.services.auth import Caller
 
 # Sorted (dimension, sorted values) pairs: hashable, and equal for equal rules.
 Scope = tuple[tuple[str, tuple[Scalar, ...]], ...]
@@ -62,28 +57,10 @@ def combine(*scopes: Scope) -> Scope:
     return tuple(sorted((name, tuple(sorted(v, key=repr))) for name, v in merged.items()))
 
 
-def key_prefix(token: str | None) -> str | None:
-    """The public prefix of an API key credential (None for an access token)."""
-    if token is None or not is_api_key(token):
-        return None
-    return token.removeprefix(KEY_PREFIX).split("_", 1)[0]
-
-
-async def resolve_scope(settings: Settings, *, user: User, authorization: object) -> Scope:
-    """The scope of an authenticated caller: their own, narrowed by their key's.
-
-    `authorization` is the credential the caller was authenticated with; only an API
-    key costs a lookup (access tokens carry no scope of their own).
-    """
-    own = parse_scope(user.analytics_scope)
-    token = bearer_token(authorization)
-    prefix = key_prefix(token)
-    if prefix is None:
-        return combine(own)
-    async with session_scope(settings) as session:
-        statement = select(ApiKey.analytics_scope).where(ApiKey.prefix == prefix)
-        key_scope = (await session.exec(statement)).first()
-    return combine(own, parse_scope(key_scope))
+def scope_of(caller: Caller) -> Scope:
+    """The scope of an authenticated caller: their own, narrowed by their key's. Both
+    come with the caller (and its cache), so this costs no lookup."""
+    return combine(parse_scope(caller.user.analytics_scope), parse_scope(caller.key_scope))
 
 
 async def set_user_scope(

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
@@ -63,8 +63,17 @@ async def create(
     return IssuedKey(key=key, secret=secret)
 
 
-async def authenticate(*, session: AsyncSession, secret: str) -> tuple[User, Role]:
-    """The key's owner and the role the key grants; anything off is `Unauthenticated`."""
+@dataclass(frozen=True)
+class KeyGrant:
+    """What a valid key grants: its owner, its role, and its own analytics scope."""
+
+    owner: User
+    role: Role
+    analytics_scope: dict[str, Any] | None
+
+
+async def authenticate(*, session: AsyncSession, secret: str) -> KeyGrant:
+    """The key's owner and what the key grants; anything off is `Unauthenticated`."""
     prefix = secret.removeprefix(KEY_PREFIX).split("_", 1)[0]
     key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix))).first()
     if key is None or not hmac.compare_digest(key.digest, _digest(secret)):
@@ -78,14 +87,19 @@ async def authenticate(*, session: AsyncSession, secret: str) -> tuple[User, Rol
     session.add(key)
     # A key never grants more than its owner holds now (the owner may have been demoted).
     role = key.role if owner.role.allows(key.role) else owner.role
-    return owner, role
+    return KeyGrant(owner=owner, role=role, analytics_scope=key.analytics_scope)
+
+
+async def get(*, session: AsyncSession, key_id: str) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist", path=["id"])
+    return key
 
 
 async def revoke(*, session: AsyncSession, key_id: str) -> ApiKey:
     """Revoke a key (idempotent); requests with it are refused from now on."""
-    key = await session.get(ApiKey, key_id)
-    if key is None:
-        raise NotFound(f"API key {key_id} does not exist", path=["id"])
+    key = await get(session=session, key_id=key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)

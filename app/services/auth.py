@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect
 
@@ -26,6 +26,8 @@ class Caller:
     user: User
     role: Role  # what this credential grants: a key may grant less than its owner holds
     via_api_key: bool = False
+    # An API key's own analytics scope, which narrows its owner's (see app.analytics.scope).
+    key_scope: dict[str, Any] | None = None
 
 
 def bearer_token(header: object) -> str | None:
@@ -60,7 +62,8 @@ def _changes_access(item: object) -> bool:
         return True
     if isinstance(item, ApiKey):
         state = inspect(item)
-        return any(state.attrs[name].history.has_changes() for name in ("revoked_at", "role"))
+        watched = ("revoked_at", "role", "analytics_scope")
+        return any(state.attrs[name].history.has_changes() for name in watched)
     return False
 
 
@@ -85,8 +88,10 @@ async def authenticate(*, session: AsyncSession, settings: Settings, token: str)
 
 async def _look_up(*, session: AsyncSession, settings: Settings, token: str) -> Caller:
     if api_key_service.is_api_key(token):
-        user, role = await api_key_service.authenticate(session=session, secret=token)
-        return Caller(user=user, role=role, via_api_key=True)
+        grant = await api_key_service.authenticate(session=session, secret=token)
+        return Caller(
+            user=grant.owner, role=grant.role, via_api_key=True, key_scope=grant.analytics_scope
+        )
     claims = decode_access_token(token, settings=settings)
     holder = await session.get(User, claims.user_id)
     if holder is None or not holder.is_active:

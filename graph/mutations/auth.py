@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app.analytics.scope import set_api_key_scope, set_user_scope
 from app.db import session_scope
-from app.errors import DataFlowError, Unauthenticated
+from app.errors import DataFlowError, InvalidInput, Unauthenticated
 from app.models.user import Role, UserCreate
 from app.security import create_access_token
 from app.services import api_keys as api_key_service
@@ -46,6 +50,10 @@ class CreateApiKeyInput:
     role: Role | None = strawberry.field(
         default=None, description="At most the owner's role; defaults to it."
     )
+    analytics_scope: JSON | None = strawberry.field(
+        default=None,
+        description='Narrows the owner\'s analytics scope for this key, e.g. {"country": "DE"}.',
+    )
 
 
 @strawberry.type
@@ -81,6 +89,23 @@ class SetUserActivePayload(UserPayload):
 @strawberry.type
 class RevokeApiKeyPayload(ApiKeyPayload):
     pass
+
+
+@strawberry.type
+class SetUserAnalyticsScopePayload(UserPayload):
+    pass
+
+
+@strawberry.type
+class SetApiKeyAnalyticsScopePayload(ApiKeyPayload):
+    pass
+
+
+SCOPE_DESCRIPTION = (
+    "Dimension names to the value, or list of values, the caller may see: forced into "
+    "every analytics query, and a dataset without such a dimension cannot be read. "
+    "Null removes the limit."
+)
 
 
 @strawberry.type
@@ -169,6 +194,10 @@ class AuthMutations:
                 issued = await api_key_service.create(
                     session=session, owner=owner, name=input.name, role=input.role
                 )
+                if input.analytics_scope is not None:
+                    await set_api_key_scope(
+                        session=session, key=issued.key, scope=scope_input(input.analytics_scope)
+                    )
         except DataFlowError as error:
             return CreateApiKeyPayload(errors=[UserError.from_error(error)])
         return CreateApiKeyPayload(api_key=ApiKey.from_model(issued.key), secret=issued.secret)
@@ -185,3 +214,42 @@ class AuthMutations:
         except DataFlowError as error:
             return RevokeApiKeyPayload(errors=[UserError.from_error(error)])
         return RevokeApiKeyPayload(api_key=ApiKey.from_model(key))
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Limit the rows of every dataset a user may see. " + SCOPE_DESCRIPTION,
+    )
+    async def set_user_analytics_scope(
+        self, info: Info[Context, None], user_id: strawberry.ID, scope: JSON | None
+    ) -> SetUserAnalyticsScopePayload:
+        try:
+            async with session_scope(info.context.settings) as session:
+                user = await user_service.get(session=session, user_id=user_id)
+                user = await set_user_scope(session=session, user=user, scope=scope_input(scope))
+        except DataFlowError as error:
+            return SetUserAnalyticsScopePayload(errors=[UserError.from_error(error)])
+        return SetUserAnalyticsScopePayload(user=User.from_model(user))
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Narrow what requests made with one API key may see. " + SCOPE_DESCRIPTION,
+    )
+    async def set_api_key_analytics_scope(
+        self, info: Info[Context, None], id: strawberry.ID, scope: JSON | None
+    ) -> SetApiKeyAnalyticsScopePayload:
+        try:
+            async with session_scope(info.context.settings) as session:
+                key = await api_key_service.get(session=session, key_id=id)
+                key = await set_api_key_scope(session=session, key=key, scope=scope_input(scope))
+        except DataFlowError as error:
+            return SetApiKeyAnalyticsScopePayload(errors=[UserError.from_error(error)])
+        return SetApiKeyAnalyticsScopePayload(api_key=ApiKey.from_model(key))
+
+
+def scope_input(scope: object) -> dict[str, Any] | None:
+    """A scope as a client sent it: an object (checked in full by the service) or null."""
+    if scope is None:
+        return None
+    if not isinstance(scope, dict):
+        raise InvalidInput("an analytics scope must be an object", path=["scope"])
+    return scope

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app.models.user import Role as Role  # re-exported for the schema
 
@@ -24,6 +25,10 @@ class User:
     role: Role
     is_active: bool
     created_at: datetime
+    analytics_scope: JSON | None = strawberry.field(
+        description="The rows of every dataset this user may see, e.g. "
+        '{"country": ["DE", "FR"]}: forced into each analytics query. Null: no limit.'
+    )
 
     @classmethod
     def from_model(cls, user: UserModel) -> User:
@@ -33,6 +38,7 @@ class User:
             role=user.role,
             is_active=user.is_active,
             created_at=user.created_at,
+            analytics_scope=JSON(user.analytics_scope) if user.analytics_scope else None,
         )
 
 
@@ -45,6 +51,9 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    analytics_scope: JSON | None = strawberry.field(
+        description="Narrows the owner's analytics scope for requests made with this key."
+    )
 
     @classmethod
     def from_model(cls, key: ApiKeyModel) -> ApiKey:
@@ -56,4 +65,5 @@ class ApiKey:
             created_at=key.created_at,
             last_used_at=key.last_used_at,
             revoked_at=key.revoked_at,
+            analytics_scope=JSON(key.analytics_scope) if key.analytics_scope else None,
         )

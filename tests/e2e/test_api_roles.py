@@ -52,6 +52,17 @@ MUTATIONS: dict[str, tuple[str, dict[str, Any], Role | None]] = {
         {"id": MISSING},
         Role.ADMIN,
     ),
+    "setUserAnalyticsScope": (
+        "mutation($id: ID!) { setUserAnalyticsScope(userId: $id, scope: null)"
+        " { errors { code } } }",
+        {"id": MISSING},
+        Role.ADMIN,
+    ),
+    "setApiKeyAnalyticsScope": (
+        "mutation($id: ID!) { setApiKeyAnalyticsScope(id: $id, scope: null) { errors { code } } }",
+        {"id": MISSING},
+        Role.ADMIN,
+    ),
     "createSource": (
         'mutation { createSource(input: {name: "s", kind: "csv", uri: "/nope.csv"})'
         " { errors { code } } }",

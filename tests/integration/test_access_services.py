@@ -84,8 +84,8 @@ async def test_api_keys_from_issue_to_revocation(settings: Settings) -> None:
         # The owner is demoted: the key grants no more than the owner holds now.
         await user_service.set_role(session=session, user_id=owner.id, role=Role.VIEWER)
     async with session_scope(settings) as session:
-        _, role = await api_key_service.authenticate(session=session, secret=issued.secret)
-        assert role is Role.VIEWER
+        grant = await api_key_service.authenticate(session=session, secret=issued.secret)
+        assert grant.role is Role.VIEWER
         with pytest.raises(Unauthenticated, match="invalid"):
             await api_key_service.authenticate(session=session, secret=issued.secret + "x")
         with pytest.raises(Unauthenticated, match="invalid"):

@@ -56,7 +56,12 @@ async def test_slice_on_postgres_and_redis_with_a_real_worker(
         pipeline_id = await flows.define_pipeline(client, csv_path, spec, table)
         run_id = await flows.trigger(client, pipeline_id)
         # Subscribed from the start: replay and live both go through the real app.
-        messages = await client.subscribe(ops.RUN_EVENTS, {"runId": run_id}, timeout=120)
+        try:
+            messages = await client.subscribe(ops.RUN_EVENTS, {"runId": run_id}, timeout=120)
+        except TimeoutError:
+            run = (await client.data(ops.RUN, {"id": run_id}))["run"]
+            log = (tmp_path / "worker.log").read_text()[-3000:]
+            pytest.fail(f"the run did not finish in 120 s: {run}\nworker log:\n{log}")
         run = (await client.data(ops.RUN, {"id": run_id}))["run"]
 
     events = flows.events_of(messages)

@@ -14,7 +14,7 @@ from app.analytics.query import Condition, Operator, Query
 from app.analytics.scope import (
     combine,
     parse_scope,
-    resolve_scope,
+    scope_of,
     set_api_key_scope,
     set_user_scope,
 )
@@ -22,6 +22,7 @@ from app.db import session_scope
 from app.errors import InvalidInput
 from app.models.user import Role
 from app.services import api_keys as api_key_service
+from app.services import auth as auth_service
 from tests import factories
 from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
 
@@ -70,10 +71,14 @@ async def test_a_scoped_caller_sees_only_their_rows(
         issued = await api_key_service.create(session=session, owner=user, name="dash")
         await set_api_key_scope(session=session, key=issued.key, scope={"country": "FR"})
 
-    as_user = await resolve_scope(embedded_settings, user=user, authorization=f"Bearer {token}")
-    as_key = await resolve_scope(
-        embedded_settings, user=user, authorization=f"Bearer {issued.secret}"
-    )
+    async with session_scope(embedded_settings) as session:
+        callers = [
+            await auth_service.authenticate(
+                session=session, settings=embedded_settings, token=credential
+            )
+            for credential in (token, issued.secret)
+        ]
+    as_user, as_key = (scope_of(caller) for caller in callers)
     assert as_user == (("country", ("DE", "FR")),)
     assert as_key == (("country", ("FR",)),)
 
