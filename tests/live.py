@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,11 +15,13 @@ import pytest
 import uvicorn
 import websockets
 
+from app.analytics.service import close_services
+from app.analytics.settings import get_analytics_settings
 from graph.asgi import create_app
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
 
     from app.config import Settings
@@ -56,6 +58,17 @@ def live_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@asynccontextmanager
+async def live_analytics_server(settings: Settings) -> AsyncIterator[str]:
+    """`live_server`, with the analytics settings read afresh (tests set them in the
+    environment) and the analytics engines closed after it."""
+    get_analytics_settings.cache_clear()
+    with live_server(settings) as url:
+        yield url
+    await close_services()
+    get_analytics_settings.cache_clear()
 
 
 def wait_until_healthy(

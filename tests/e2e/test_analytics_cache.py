@@ -18,8 +18,6 @@ from sqlalchemy.engine import Engine
 
 from app.analytics.hooks import after_successful_load
 from app.analytics.scope import set_user_scope
-from app.analytics.service import close_services
-from app.analytics.settings import get_analytics_settings
 from app.db import session_scope
 from app.events import close_event_buses
 from app.models.user import Role
@@ -30,7 +28,7 @@ from tests.e2e.test_analytics_embedded import (
     assert_same,
     expected_monthly,
 )
-from tests.live import GraphQLClient, free_port, live_server, wait_until_healthy
+from tests.live import GraphQLClient, free_port, live_analytics_server, wait_until_healthy
 from tests.unit.analytics.helpers import (
     load,
     load_orders,
@@ -61,11 +59,8 @@ async def server(
     embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
     monkeypatch.setenv("ANALYTICS_VERSION_TRUST_SECONDS", TRUST)
-    get_analytics_settings.cache_clear()
-    with live_server(embedded_settings) as url:
+    async with live_analytics_server(embedded_settings) as url:
         yield url
-    await close_services()
-    get_analytics_settings.cache_clear()
 
 
 @contextmanager

@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
-from app.analytics.service import close_services
 from app.analytics.settings import get_analytics_settings
 from app.models.user import Role
 from tests import factories
 from tests.e2e import flows
 from tests.e2e import operations as ops
-from tests.live import GraphQLClient, live_server
+from tests.live import GraphQLClient, live_analytics_server
 from tests.unit.analytics.helpers import (
     load_orders,
     make_pipeline_id,
@@ -83,11 +82,8 @@ def assert_same(got: list[list[Any]], expected: list[list[Any]]) -> None:
 
 @pytest.fixture
 async def server(embedded_settings: Settings) -> AsyncIterator[str]:
-    get_analytics_settings.cache_clear()
-    with live_server(embedded_settings) as url:
+    async with live_analytics_server(embedded_settings) as url:
         yield url
-    await close_services()
-    get_analytics_settings.cache_clear()
 
 
 async def test_a_dashboard_charts_a_dataset_and_sees_each_load(

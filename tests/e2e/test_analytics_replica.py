@@ -9,8 +9,6 @@ import polars as pl
 import pytest
 
 from app.analytics.hooks import after_successful_load
-from app.analytics.service import close_services
-from app.analytics.settings import get_analytics_settings
 from app.models.user import Role
 from tests import factories
 from tests.e2e.test_analytics_embedded import (
@@ -20,7 +18,7 @@ from tests.e2e.test_analytics_embedded import (
     assert_same,
     expected_monthly,
 )
-from tests.live import GraphQLClient, live_server
+from tests.live import GraphQLClient, live_analytics_server
 from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
 
 if TYPE_CHECKING:
@@ -34,11 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def server(service_settings: Settings) -> AsyncIterator[str]:
-    get_analytics_settings.cache_clear()
-    with live_server(service_settings) as url:
+    async with live_analytics_server(service_settings) as url:
         yield url
-    await close_services()
-    get_analytics_settings.cache_clear()
 
 
 async def test_a_dashboard_reads_the_replica_and_sees_each_load(

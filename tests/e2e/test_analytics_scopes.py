@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
-from app.analytics.service import close_services
-from app.analytics.settings import get_analytics_settings
 from app.models.user import Role
 from tests import factories
-from tests.live import GraphQLClient, live_server
+from tests.live import GraphQLClient, live_analytics_server
 from tests.unit.analytics.helpers import load_orders, make_pipeline_id, orders
 
 if TYPE_CHECKING:
@@ -51,11 +49,8 @@ ME = "{ me { analyticsScope } }"
 
 @pytest.fixture
 async def server(embedded_settings: Settings) -> AsyncIterator[str]:
-    get_analytics_settings.cache_clear()
-    with live_server(embedded_settings) as url:
+    async with live_analytics_server(embedded_settings) as url:
         yield url
-    await close_services()
-    get_analytics_settings.cache_clear()
 
 
 def counts_by_country(frame: pl.DataFrame, countries: set[str]) -> dict[str, int]:

@@ -226,7 +226,9 @@ async def test_retention_removes_old_finished_runs_only(settings: Settings, tmp_
         removed = await retention.remove_older_than(
             session=session, cutoff=utcnow() - timedelta(days=30)
         )
-    assert removed.run_ids == [old_done]
+    # The database is shared with this session's other tests, whose old runs go too.
+    assert old_done in removed.run_ids
+    assert not {old_running, recent_done} & set(removed.run_ids)
     assert removed.events >= 2  # queued and finished
     async with session_scope(settings) as session:
         with pytest.raises(NotFound):
