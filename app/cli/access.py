@@ -1,13 +1,15 @@
-"""Who may do what: `login`, `logout`, `users create|list|disable`, `apikeys create|list|revoke`."""
+"""Who may do what: `login`, `logout`, `users create|list|disable|scope`,
+`apikeys create|list|revoke|scope`."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated
+import json as jsonlib
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.app import EXIT_ERROR, JsonOption, Target, client
+from app.cli.app import EXIT_ERROR, EXIT_USAGE, JsonOption, Target, client
 from app.cli.output import err, moment, out, print_json, table
 from app.client import Credentials, DataFlowClient, resolve_credentials
 from app.client.credentials import StoredLogin, config_path, write_login
@@ -19,6 +21,35 @@ if TYPE_CHECKING:
 users_cli = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Manage API keys for scripts (admin).", no_args_is_help=True)
 Role = Annotated[str, typer.Option(help="viewer, operator or admin.")]
+ScopeArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help='Dimensions to the value or values allowed, as JSON: \'{"country": ["DE", "FR"]}\'.'
+    ),
+]
+ClearOption = Annotated[bool, typer.Option("--clear", help="Remove the limit.")]
+
+
+def parse_scope_option(text: str | None, *, clear: bool = False) -> dict[str, Any] | None:
+    """A scope given on the command line: a JSON object, or nothing with --clear."""
+    if clear == (text is not None):
+        err.print("[red]give a scope as JSON, or --clear (not both)[/]")
+        raise typer.Exit(EXIT_USAGE)
+    if text is None:
+        return None
+    try:
+        scope = jsonlib.loads(text)
+    except ValueError as error:
+        err.print(f"[red]the scope is not valid JSON:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    if not isinstance(scope, dict):
+        err.print('[red]the scope must be a JSON object, e.g. {"country": "DE"}[/]')
+        raise typer.Exit(EXIT_USAGE)
+    return scope
+
+
+def scope_text(scope: dict[str, Any] | None) -> str:
+    return jsonlib.dumps(scope, sort_keys=True) if scope else "-"
 
 
 def login(
@@ -109,12 +140,21 @@ def list_users(ctx: typer.Context, json: JsonOption = False) -> None:
     if json:
         print_json(users)
         return
-    table(["id", "email", "role", "active", "created"], [_user_row(user) for user in users])
+    columns = ["id", "email", "role", "active", "analytics scope", "created"]
+    table(columns, [_user_row(user) for user in users])
 
 
 def _user_row(user: User) -> list[object]:
     active = "yes" if user["isActive"] else "[red]disabled[/]"
-    return [user["id"], user["email"], user["role"].lower(), active, moment(user["createdAt"])]
+    scope = scope_text(user["analyticsScope"])
+    return [
+        user["id"],
+        user["email"],
+        user["role"].lower(),
+        active,
+        scope,
+        moment(user["createdAt"]),
+    ]
 
 
 @users_cli.command("disable")
@@ -158,6 +198,21 @@ def _disable_in_database(email: str) -> None:
         raise typer.Exit(EXIT_ERROR) from None
 
 
+@users_cli.command("scope")
+def scope_user(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The user's e-mail.")],
+    scope: ScopeArgument = None,
+    clear: ClearOption = False,
+) -> None:
+    """Limit the analytics rows a user may see (admin): forced into every query they
+    make; a dataset without such a dimension cannot be read at all."""
+    wanted = parse_scope_option(scope, clear=clear)
+    api = client(ctx)
+    user = api.set_user_analytics_scope(api.user_by_email(email)["id"], wanted)
+    err.print(f"user {email}: analytics scope {scope_text(user['analyticsScope'])}")
+
+
 @keys_cli.command("create")
 def create_key(
     ctx: typer.Context,
@@ -166,12 +221,17 @@ def create_key(
     role: Annotated[
         str | None, typer.Option(help="At most the owner's role; the owner's if omitted.")
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(help="Narrows the owner's analytics scope for this key (JSON object)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Create an API key and print its secret (shown once) on stdout."""
+    wanted = parse_scope_option(scope) if scope is not None else None
     api = client(ctx)
     owner_id = api.user_by_email(user)["id"] if user else None
-    key, secret = api.create_api_key(name, owner_id, role)
+    key, secret = api.create_api_key(name, owner_id, role, wanted)
     if json:
         print_json({**key, "secret": secret})
         return
@@ -192,7 +252,7 @@ def list_keys(
     if json:
         print_json(keys)
         return
-    columns = ["id", "name", "prefix", "role", "created", "last used", "revoked"]
+    columns = ["id", "name", "prefix", "role", "analytics scope", "created", "last used", "revoked"]
     table(columns, [_key_row(key) for key in keys])
 
 
@@ -202,6 +262,7 @@ def _key_row(key: ApiKey) -> list[object]:
         key["name"],
         key["prefix"],
         key["role"].lower(),
+        scope_text(key["analyticsScope"]),
         moment(key["createdAt"]),
         moment(key["lastUsedAt"]),
         moment(key["revokedAt"]),
@@ -215,6 +276,20 @@ def revoke_key(
     """Revoke an API key: it stops working at once."""
     key = client(ctx).revoke_api_key(key_id)
     err.print(f"API key {key['name']} ({key['id']}) revoked")
+
+
+@keys_cli.command("scope")
+def scope_key(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id.")],
+    scope: ScopeArgument = None,
+    clear: ClearOption = False,
+) -> None:
+    """Narrow the analytics rows requests made with one API key may see (admin)."""
+    key = client(ctx).set_api_key_analytics_scope(key_id, parse_scope_option(scope, clear=clear))
+    err.print(
+        f"API key {key['name']} ({key['id']}): analytics scope {scope_text(key['analyticsScope'])}"
+    )
 
 
 def register(cli: Cli) -> None:

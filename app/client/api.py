@@ -97,13 +97,23 @@ class DataFlowClient:
         data = {"userId": user_id, "active": active}
         return cast("User", self._mutate(doc.SET_USER_ACTIVE, "setUserActive", "user", data))
 
+    def set_user_analytics_scope(self, user_id: str, scope: Mapping[str, Any] | None) -> User:
+        data = {"userId": user_id, "scope": dict(scope) if scope is not None else None}
+        name = "setUserAnalyticsScope"
+        return cast("User", self._mutate(doc.SET_USER_ANALYTICS_SCOPE, name, "user", data))
+
     def api_keys(self, user_id: str) -> list[ApiKey]:
         return cast("list[ApiKey]", self._query(doc.API_KEYS, "apiKeys", {"userId": user_id}))
 
     def create_api_key(
-        self, name: str, user_id: str | None, role: str | None
+        self,
+        name: str,
+        user_id: str | None,
+        role: str | None,
+        scope: Mapping[str, Any] | None = None,
     ) -> tuple[ApiKey, str]:
-        data = {"input": {"name": name, "userId": user_id, "role": role.upper() if role else None}}
+        fields = {"name": name, "userId": user_id, "role": role.upper() if role else None}
+        data = {"input": {**fields, "analyticsScope": dict(scope) if scope is not None else None}}
         payload = self._query(doc.CREATE_API_KEY, "createApiKey", data)
         if payload["errors"]:
             raise from_user_error(payload["errors"][0])
@@ -112,6 +122,11 @@ class DataFlowClient:
     def revoke_api_key(self, key_id: str) -> ApiKey:
         data = {"id": key_id}
         return cast("ApiKey", self._mutate(doc.REVOKE_API_KEY, "revokeApiKey", "apiKey", data))
+
+    def set_api_key_analytics_scope(self, key_id: str, scope: Mapping[str, Any] | None) -> ApiKey:
+        data = {"id": key_id, "scope": dict(scope) if scope is not None else None}
+        name = "setApiKeyAnalyticsScope"
+        return cast("ApiKey", self._mutate(doc.SET_API_KEY_ANALYTICS_SCOPE, name, "apiKey", data))
 
     # --- sources --------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ RUN = """id status attempt stage rowsRead rowsWritten rowsRejected rowsFiltered 
   pipelineVersion createdAt scheduledFor startedAt finishedAt error { code message }
   pipeline { id name }"""
 EVENT = "id runId at kind stage payload"
-USER = "id email role isActive createdAt"
-API_KEY = "id name prefix role createdAt lastUsedAt revokedAt"
+USER = "id email role isActive createdAt analyticsScope"
+API_KEY = "id name prefix role createdAt lastUsedAt revokedAt analyticsScope"
 BACKFILL = """id pipelineId partitions createdAt cancelledAt
   progress { total queued running succeeded failed cancelling cancelled done }"""
 PREVIEW = "columns { name type } rows rowsSampled"
@@ -31,12 +31,18 @@ CREATE_USER = f"""mutation($input: CreateUserInput!) {{
 SET_USER_ACTIVE = f"""mutation($userId: ID!, $active: Boolean!) {{
   setUserActive(userId: $userId, active: $active) {{ user {{ {USER} }} {ERRORS} }}
 }}"""
+SET_USER_ANALYTICS_SCOPE = f"""mutation($userId: ID!, $scope: JSON) {{
+  setUserAnalyticsScope(userId: $userId, scope: $scope) {{ user {{ {USER} }} {ERRORS} }}
+}}"""
 API_KEYS = f"query($userId: ID!) {{ apiKeys(userId: $userId) {{ {API_KEY} }} }}"
 CREATE_API_KEY = f"""mutation($input: CreateApiKeyInput!) {{
   createApiKey(input: $input) {{ apiKey {{ {API_KEY} }} secret {ERRORS} }}
 }}"""
 REVOKE_API_KEY = f"""mutation($id: ID!) {{
   revokeApiKey(id: $id) {{ apiKey {{ {API_KEY} }} {ERRORS} }}
+}}"""
+SET_API_KEY_ANALYTICS_SCOPE = f"""mutation($id: ID!, $scope: JSON) {{
+  setApiKeyAnalyticsScope(id: $id, scope: $scope) {{ apiKey {{ {API_KEY} }} {ERRORS} }}
 }}"""
 
 SOURCES = f"""query($after: String) {{

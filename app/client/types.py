@@ -101,6 +101,7 @@ class User(TypedDict):
     role: str
     isActive: bool
     createdAt: str
+    analyticsScope: dict[str, Any] | None
 
 
 class ApiKey(TypedDict):
@@ -111,6 +112,7 @@ class ApiKey(TypedDict):
     createdAt: str
     lastUsedAt: str | None
     revokedAt: str | None
+    analyticsScope: dict[str, Any] | None
 
 
 class BackfillProgress(TypedDict):

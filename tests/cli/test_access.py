@@ -77,3 +77,41 @@ def test_an_unreachable_server_is_a_clear_error(dataflow: Dataflow) -> None:
     assert result.code == 1
     assert f"CONNECTION_FAILED: could not reach {nowhere}/graphql" in result.stderr
     assert "--url or DATAFLOW_URL" in result.stderr
+
+
+def test_analytics_scopes_are_set_shown_and_cleared(dataflow: Dataflow) -> None:
+    email = f"{unique('tenant')}@example.com"
+    dataflow.as_admin("users", "create", "--email", email, "--password", "tenant-pass-1")
+    scoped = dataflow.as_admin("users", "scope", email, '{"country": ["DE", "FR"]}')
+    key = dataflow.as_admin(
+        "apikeys",
+        "create",
+        "--name",
+        "dash",
+        "--user",
+        email,
+        "--scope",
+        '{"country": "DE"}',
+        "--json",
+    ).json()
+    listed = dataflow.as_admin("users", "list", "--json").json()
+    narrowed = dataflow.as_admin("apikeys", "scope", key["id"], '{"country": "FR"}')
+    keys = dataflow.as_admin("apikeys", "list", "--user", email, "--json").json()
+    cleared = dataflow.as_admin("users", "scope", email, "--clear")
+    not_json = dataflow.as_admin("users", "scope", email, "{country: DE}")
+    empty = dataflow.as_admin("users", "scope", email, '{"country": []}')
+
+    assert scoped.code == 0, scoped.stderr
+    assert 'analytics scope {"country": ["DE", "FR"]}' in scoped.stderr
+    assert key["analyticsScope"] == {"country": "DE"}
+    (user,) = [user for user in listed if user["email"] == email]
+    assert user["analyticsScope"] == {"country": ["DE", "FR"]}
+    assert narrowed.code == 0, narrowed.stderr
+    assert [k["analyticsScope"] for k in keys] == [{"country": "FR"}]
+    assert cleared.code == 0
+    assert "analytics scope -" in cleared.stderr
+    assert not_json.code == 2
+    assert "not valid JSON" in not_json.stderr
+    assert empty.code == 1
+    assert "INVALID_INPUT" in empty.stderr
+    assert "give 1 to 1000 values" in empty.stderr
