@@ -54,6 +54,7 @@ from app.etl.warehouse import open_warehouse
 from app.models.user import Role
 from app.security import create_access_token
 from scripts.bench_api import free_port, wait_ready
+from scripts.machine import describe as describe_machine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -481,7 +482,7 @@ def report(
         print(f"{name:<30}{d:>9.1f}{g:>9.1f}{goal:>8.1f}{p:>10.1f}{p / g:>7.1f}x{c:>8.1f}")
     total = len(times)
     print(f"a bare authenticated query, {{ me {{ email }} }}: {p50(baseline):.1f} ms")
-    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(describe_machine())
     print(
         f"goals met: GraphQL <= 1.3x DuckDB + 5 ms: {met['graphql']}/{total}; "
         f">= 4x faster than PostgreSQL: {met['postgres']}/{total}; "

@@ -32,6 +32,7 @@ from app import migrate
 from app.config import Settings
 from app.models.user import Role
 from app.security import create_access_token
+from scripts.machine import describe as describe_machine
 
 RUNS_QUERY = """query { runs(first: 50) { edges { cursor node { id status rowsWritten
   pipeline { id name source { id name } } } } pageInfo { hasNextPage endCursor } } }"""
@@ -383,6 +384,7 @@ async def fanout(
 
 
 async def main(args: argparse.Namespace) -> None:
+    print(describe_machine(), flush=True)
     name = f"dataflow_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.pg)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -416,6 +418,7 @@ async def main(args: argparse.Namespace) -> None:
             base, token, database_url, args.redis, args.subscribers, args.events, api.pid
         )
         print(f"event fan-out: {spread}", flush=True)
+        print(describe_machine(), flush=True)
     finally:
         if api is not None:
             api.terminate()

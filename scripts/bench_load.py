@@ -31,6 +31,7 @@ from app.etl.sources import parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse
+from scripts.machine import describe as describe_machine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -307,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     target = args.warehouse_url or f"duckdb:///{folder / 'bench.duckdb'}"
     size_mb = csv_path.stat().st_size / 1e6
     print(f"source {csv_path} ({size_mb:.0f} MB), batch_rows={args.batch_rows:,}", flush=True)
+    print(describe_machine(), flush=True)
     measures = [in_child(bench_pipeline, csv_path, target, args.batch_rows, args.mode)]
     if target.startswith("postgres"):
         rows = measures[0].rows
@@ -316,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
             schema = pl.Schema({**schema, "revenue": pl.Float64(), "order_date": pl.Date()})
             measures.append(in_child(bench_dlt, clean, target, rows, schema))
     report(measures)
+    print(describe_machine(), flush=True)
 
 
 def in_child_plain(function: Callable[..., None], *args: object) -> None:
