@@ -29,7 +29,7 @@ _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEn
 )
 
 
-# The same pools, handing out connections in autocommit mode (see `read_session`).
+# The same pools, handing out connections in autocommit mode (see `read_scope`).
 _autocommit_engines: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = (
     weakref.WeakKeyDictionary()
 )
@@ -126,17 +126,13 @@ async def session_scope(settings: Settings) -> AsyncIterator[AsyncSession]:
 async def read_scope(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A session for reads only: each statement runs on its own (autocommit), so a read
     costs no BEGIN and COMMIT round trips; nothing is committed."""
-    async with _read_session(settings) as session:
-        yield session
-
-
-def _read_session(settings: Settings) -> AsyncSession:
     engine = get_engine(settings)
     autocommit = _autocommit_engines.get(engine)
     if autocommit is None:
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         _autocommit_engines[engine] = autocommit
-    return AsyncSession(autocommit, expire_on_commit=False)
+    async with AsyncSession(autocommit, expire_on_commit=False) as session:
+        yield session
 
 
 def forget_on_commit(touches: Callable[[object], bool], forget: Callable[[], None]) -> None:

@@ -1,8 +1,8 @@
 """How fast this machine is right now, printed beside every benchmark's figures.
 
 These are shared virtual machines: the same code, on the same kind of machine, has
-measured 2.5x apart on different days (a busy host), with the load average inside the
-machine near zero both times. A fixed pure-Python workload timed next to the figures
+measured up to 2.5x apart on different days, with the load average inside the machine
+below 1 both times. A fixed pure-Python workload timed next to the figures
 says which kind of day they come from, so runs can be compared across days.
 """
 

@@ -49,16 +49,6 @@ async def reaper_running(settings: Settings) -> AsyncIterator[None]:
 
 
 async def get_run(settings: Settings, run_id: str) -> Run:
-    """The run as stored. The tests kill this process's connections too (a restarted
-    database drops everyone's): a poll that loses its connection polls again."""
-    for _ in range(3):
-        try:
-            async with session_scope(settings) as session:
-                return await run_service.get(session=session, run_id=run_id)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            await asyncio.sleep(0.1)
     async with session_scope(settings) as session:
         return await run_service.get(session=session, run_id=run_id)
 
@@ -68,9 +58,16 @@ async def wait_for(
 ) -> Run:
     async with asyncio.timeout(timeout):
         while True:
-            run = await get_run(settings, run_id)
-            if done(run):
-                return run
+            try:
+                run = await get_run(settings, run_id)
+            except Exception as error:
+                # The tests kill this process's connections too (a restarted database
+                # drops everyone's): a poll that lost its connection polls again.
+                if not is_transient(error):
+                    raise
+            else:
+                if done(run):
+                    return run
             await asyncio.sleep(0.05)
 
 

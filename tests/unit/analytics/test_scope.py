@@ -9,7 +9,6 @@ import pytest
 
 from app.analytics import service
 from app.analytics.errors import OutOfScope
-from app.analytics.hooks import after_successful_load
 from app.analytics.query import Condition, Operator, Query
 from app.analytics.scope import (
     combine,
@@ -24,7 +23,7 @@ from app.models.user import Role
 from app.services import api_keys as api_key_service
 from app.services import auth as auth_service
 from tests import factories
-from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
+from tests.unit.analytics.helpers import load_orders, make_pipeline_id, orders
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,14 +56,7 @@ async def test_a_scoped_caller_sees_only_their_rows(
 ) -> None:
     pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
     frame = orders(3000)
-    await load(embedded_settings, "orders", frame)
-    await after_successful_load(
-        embedded_settings,
-        pipeline_id=pipeline_id,
-        pipeline_name="orders",
-        spec=spec_with_dataset("orders"),
-        table="orders",
-    )
+    await load_orders(embedded_settings, pipeline_id, frame, "replace")
     user, token = await factories.make_user(embedded_settings, Role.VIEWER)
     async with session_scope(embedded_settings) as session:
         user = await set_user_scope(session=session, user=user, scope={"country": ["DE", "FR"]})
@@ -106,14 +98,7 @@ async def test_a_dataset_without_the_scoped_dimension_is_hidden_and_locked(
     embedded_settings: Settings, tmp_path: Path
 ) -> None:
     pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
-    await load(embedded_settings, "orders", orders(10))
-    await after_successful_load(
-        embedded_settings,
-        pipeline_id=pipeline_id,
-        pipeline_name="orders",
-        spec=spec_with_dataset("orders"),
-        table="orders",
-    )
+    await load_orders(embedded_settings, pipeline_id, orders(10), "replace")
     scope = parse_scope({"tenant": "acme"})
     assert await service.list_datasets(settings=embedded_settings, scope=scope) == []
     with pytest.raises(OutOfScope) as caught:
