@@ -40,19 +40,24 @@ async def authenticate(settings: Settings, header: object) -> Caller | None:
     token = bearer_token(header)
     if token is None:
         return None
+    known = auth_service.remembered_caller(settings=settings, token=token)
+    if known is not None:
+        return known
     async with session_scope(settings) as session:
         return await auth_service.authenticate(session=session, settings=settings, token=token)
 
 
-async def _authenticate_reading(
-    settings: Settings, header: object, session: AsyncSession
-) -> Caller | None:
+async def _authenticate_reading(settings: Settings, header: object) -> Caller | None:
     """As `authenticate`, on a read session: an access token only reads its holder (an
     API key records its last use, so it takes a writing session of its own)."""
     token = bearer_token(header)
     if token is None or api_key_service.is_api_key(token):
         return await authenticate(settings, header)
-    return await auth_service.authenticate(session=session, settings=settings, token=token)
+    known = auth_service.remembered_caller(settings=settings, token=token)
+    if known is not None:
+        return known
+    async with read_scope(settings) as session:
+        return await auth_service.authenticate(session=session, settings=settings, token=token)
 
 
 @dataclass
@@ -107,8 +112,7 @@ class Context:
                 else self.request.headers.get("authorization")
             )
             try:
-                async with self.reads() as session:
-                    self._caller = await _authenticate_reading(self.settings, header, session)
+                self._caller = await _authenticate_reading(self.settings, header)
             except Unauthenticated as error:
                 self._auth_error = error
             self._resolved = True
@@ -140,13 +144,11 @@ class Context:
 
     async def sources_by_id(self, ids: Sequence[str]) -> list[Record | None]:
         """Sources in the order asked, for a page that knows all its ids at once."""
-        async with self.reads() as session:
-            return await catalog_cache.sources.get_many(session, ids)
+        return await catalog_cache.sources.get_many(self.reads, ids)
 
     async def pipelines_by_id(self, ids: Sequence[str]) -> list[Record | None]:
         """Pipelines in the order asked, for a page that knows all its ids at once."""
-        async with self.reads() as session:
-            return await catalog_cache.pipelines.get_many(session, ids)
+        return await catalog_cache.pipelines.get_many(self.reads, ids)
 
     async def _load_sources(self, ids: list[str]) -> list[Record | None]:
         return await self.sources_by_id(ids)

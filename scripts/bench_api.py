@@ -414,10 +414,11 @@ async def main(args: argparse.Namespace) -> None:
                 f"{grown['p50_ms'] / small['p50_ms']:.2f}x",
                 flush=True,
             )
-        spread = await fanout(
-            base, token, database_url, args.redis, args.subscribers, args.events, api.pid
-        )
-        print(f"event fan-out: {spread}", flush=True)
+        if args.subscribers:
+            spread = await fanout(
+                base, token, database_url, args.redis, args.subscribers, args.events, api.pid
+            )
+            print(f"event fan-out: {spread}", flush=True)
         print(describe_machine(), flush=True)
     finally:
         if api is not None:
@@ -428,7 +429,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--pg",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -444,7 +445,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument(
+        "--subscribers", type=int, default=500, help="WebSocket subscribers (0 to skip)"
+    )
     parser.add_argument("--events", type=int, default=20)
     return parser.parse_args(argv)
 

@@ -70,13 +70,22 @@ def _changes_access(item: object) -> bool:
 forget_on_commit(_changes_access, forget_callers)
 
 
+def remembered_caller(*, settings: Settings, token: str) -> Caller | None:
+    """The caller behind `token` if it was verified in the last CALLER_FRESH_SECONDS (so
+    a request needs no session at all); None if it must be looked up."""
+    known = _callers.get((settings.signing_key(), token))
+    if known is None or time.monotonic() - known[1] >= CALLER_FRESH_SECONDS:
+        return None
+    if not known[0].via_api_key:
+        decode_access_token(token, settings=settings)  # expiry, on every use
+    return known[0]
+
+
 async def authenticate(*, session: AsyncSession, settings: Settings, token: str) -> Caller:
+    known = remembered_caller(settings=settings, token=token)
+    if known is not None:
+        return known
     key = (settings.signing_key(), token)
-    known = _callers.get(key)
-    if known is not None and time.monotonic() - known[1] < CALLER_FRESH_SECONDS:
-        if not known[0].via_api_key:
-            decode_access_token(token, settings=settings)  # expiry, on every use
-        return known[0]
     generation, looked_up_at = _generation, time.monotonic()
     caller = await _look_up(session=session, settings=settings, token=token)
     if generation == _generation:  # no access changed while we looked

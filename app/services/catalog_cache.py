@@ -24,12 +24,14 @@ from app.services import sources as source_service
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.models.base import Record
 
     Fetch = Callable[[AsyncSession, Sequence[str]], Awaitable[list[Record | None]]]
+    OpenSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 FRESH_SECONDS = 2.0
 MAX_ENTRIES = 10_000
@@ -45,8 +47,10 @@ class RecordCache:
         # Bumped by `clear`: a read that started before a change must not store its rows.
         self._generation = 0
 
-    async def get_many(self, session: AsyncSession, ids: Sequence[str]) -> list[Record | None]:
-        """The records in the order asked (None for ids that do not exist)."""
+    async def get_many(self, reads: OpenSession, ids: Sequence[str]) -> list[Record | None]:
+        """The records in the order asked (None for ids that do not exist). A session is
+        opened (`reads()`) only when some are missing: opening one costs more than
+        answering a page's worth of ids from memory (measured)."""
         now = time.monotonic()
         found: dict[str, Record | None] = {}
         missing: list[str] = []
@@ -58,7 +62,8 @@ class RecordCache:
                 missing.append(record_id)
         if missing:
             generation = self._generation
-            fetched = await self._fetch(session, missing)
+            async with reads() as session:
+                fetched = await self._fetch(session, missing)
             if generation == self._generation:
                 self._store(zip(missing, fetched, strict=True), now)
             found.update(zip(missing, fetched, strict=True))

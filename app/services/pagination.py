@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import and_, or_
 from sqlmodel import select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.errors import InvalidInput
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
-    from sqlmodel.sql.expression import Select, SelectOfScalar
+    from sqlmodel.sql.expression import Select
 
     from app.models.base import Record
 
@@ -58,14 +60,29 @@ def page_size(first: int | None) -> int:
     return first
 
 
+@functools.cache
 def record_select(model: Any) -> Select[Any]:
-    """A select of the model's columns, loaded as records (see `app.models.base.Record`)."""
+    """A select of the model's columns, loaded as records (see `app.models.base.Record`).
+    Built once per model: statements are immutable (`where` returns a new one)."""
     return cast("Select[Any]", select(*model.__table__.columns))
 
 
 async def fetch_records(session: AsyncSession, statement: Select[Any]) -> list[Record]:
-    """The rows of a `record_select`."""
-    return cast("list[Record]", list((await session.exec(statement)).all()))
+    """The rows of a `record_select`, run on the session's connection, past the ORM:
+    records need none of its loading, which cost more than the query on a page of 50
+    runs (0.5 of 1.1 ms, measured with scripts/bench_api.py's database)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # what the ORM's autoflush would have done first
+    connection = await session.connection()
+    return cast("list[Record]", list((await connection.execute(statement)).all()))
+
+
+@functools.cache
+def _keyset_order(model: Any, *, newest_first: bool) -> tuple[Any, ...]:
+    """The ORDER BY of a page, built once per model (building it per request was 3% of
+    a runs page)."""
+    created, ident = model.created_at, model.id
+    return (created.desc(), ident.desc()) if newest_first else (created.asc(), ident.asc())
 
 
 async def paginate(
@@ -87,8 +104,13 @@ async def paginate(
             statement = statement.where(or_(created < at, and_(created == at, ident < after_id)))
         else:
             statement = statement.where(or_(created > at, and_(created == at, ident > after_id)))
-    order = (created.desc(), ident.desc()) if newest_first else (created.asc(), ident.asc())
-    rows: list[Any] = list((await session.exec(statement.order_by(*order).limit(size + 1))).all())
+    statement = statement.order_by(*_keyset_order(model, newest_first=newest_first))
+    statement = statement.limit(size + 1)
+    rows: list[Any]
+    if isinstance(statement, SelectOfScalar):  # model instances, through the ORM
+        rows = list((await session.exec(statement)).all())
+    else:
+        rows = await fetch_records(session, statement)
     items = rows[:size]
     cursors = [encode_cursor(row.created_at, row.id) for row in items]
     return Page(items=items, cursors=cursors, has_next_page=len(rows) > size)

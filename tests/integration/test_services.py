@@ -20,7 +20,7 @@ from app.etl.errors import TableNotFound
 from app.etl.sources.policy import SourcePolicy
 from app.models.pipeline import PipelineCreate
 from app.models.run import RunStatus
-from app.models.source import SourceCreate
+from app.models.source import Source, SourceCreate
 from app.models.user import Role, User, UserCreate
 from app.services import leases
 from app.services import pipelines as pipeline_service
@@ -129,6 +129,24 @@ async def test_sources_and_pipelines(settings: Settings, tmp_path: Path) -> None
             session=session, pipeline_ids=["missing", pipeline.id]
         )
         assert [p.id if p else None for p in loaded] == [None, pipeline.id]
+
+
+async def test_record_reads_see_the_sessions_own_unflushed_changes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Record reads go past the ORM, so they must flush first, as its autoflush would."""
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(1))
+    async with session_scope(settings) as session:
+        pending = Source(name="pending", kind="csv", uri=str(csv_path))
+        session.add(pending)
+        page = await source_service.list_page(session=session, first=10)
+        found = await source_service.get_many(session=session, source_ids=[pending.id])
+        assert [row.name for row in page.items] == ["pending"]
+        assert [row.id if row else None for row in found] == [pending.id]
+        assert page.end_cursor is not None
+        pending.name = "renamed"
+        renamed = await source_service.get_many(session=session, source_ids=[pending.id])
+        assert [row.name if row else None for row in renamed] == ["renamed"]
 
 
 async def test_a_pipeline_may_be_defined_before_its_file_exists(
