@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -147,6 +149,22 @@ async def test_record_reads_see_the_sessions_own_unflushed_changes(
         pending.name = "renamed"
         renamed = await source_service.get_many(session=session, source_ids=[pending.id])
         assert [row.name if row else None for row in renamed] == ["renamed"]
+
+
+async def test_timestamps_come_back_aware_and_in_utc(settings: Settings, tmp_path: Path) -> None:
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(1))
+    written = datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    async with session_scope(settings) as session:
+        source = Source(name="stamped", kind="csv", uri=str(csv_path), created_at=written)
+        session.add(source)
+    async with session_scope(settings) as session:
+        [record] = await source_service.get_many(session=session, source_ids=[source.id])
+        instance = await source_service.get(session=session, source_id=source.id)
+    for stamp in (record.created_at if record else None, instance.created_at):
+        assert stamp == written
+        assert stamp is not None
+        assert stamp.tzinfo is not None
+        assert stamp.utcoffset() == timedelta(0)
 
 
 async def test_a_pipeline_may_be_defined_before_its_file_exists(
