@@ -6,8 +6,8 @@ key's scope both apply; a dataset without a scoped dimension cannot be read at a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from app.analytics.errors import OutOfScope
 from app.analytics.query import Scalar
@@ -25,22 +25,23 @@ Scope = tuple[tuple[str, tuple[Scalar, ...]], ...]
 MAX_SCOPE_VALUES = 1_000
 
 
-def parse_scope(raw: Mapping[str, Any] | None) -> Scope:
-    """Validate a stored or submitted scope; InvalidInput names the bad entry."""
+def parse_scope(raw: object, *, path: Sequence[str] = ("analyticsScope",)) -> Scope:
+    """Validate a stored or submitted scope; InvalidInput names the bad entry, under
+    `path` (the argument it was sent in)."""
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        raise InvalidInput("an analytics scope must be an object", path=["analyticsScope"])
+        raise InvalidInput("an analytics scope must be an object", path=list(path))
     rules = []
     for name, value in raw.items():
-        path = ["analyticsScope", str(name)]
+        entry = [*path, str(name)]
         values = value if isinstance(value, list) else [value]
         if not isinstance(name, str) or not name:
-            raise InvalidInput("a scope key must be a dimension name", path=path)
+            raise InvalidInput("a scope key must be a dimension name", path=entry)
         if not values or len(values) > MAX_SCOPE_VALUES:
-            raise InvalidInput(f"give 1 to {MAX_SCOPE_VALUES} values", path=path)
+            raise InvalidInput(f"give 1 to {MAX_SCOPE_VALUES} values", path=entry)
         if not all(isinstance(item, str | int | float) for item in values):
-            raise InvalidInput("scope values must be strings, numbers or booleans", path=path)
+            raise InvalidInput("scope values must be strings, numbers or booleans", path=entry)
         rules.append((name, tuple(sorted(set(values), key=repr))))
     return tuple(sorted(rules))
 
@@ -64,20 +65,33 @@ def scope_of(caller: Caller) -> Scope:
 
 
 async def set_user_scope(
-    *, session: AsyncSession, user: User, scope: Mapping[str, Any] | None
+    *,
+    session: AsyncSession,
+    user: User,
+    scope: object,
+    path: Sequence[str] = ("analyticsScope",),
 ) -> User:
-    parse_scope(scope)
-    user.analytics_scope = dict(scope) if scope else None
+    """Set (or with None or {} clear) a user's scope, as a client sent it."""
+    user.analytics_scope = _stored(scope, path)
     session.add(user)
     await session.flush()
     return user
 
 
 async def set_api_key_scope(
-    *, session: AsyncSession, key: ApiKey, scope: Mapping[str, Any] | None
+    *,
+    session: AsyncSession,
+    key: ApiKey,
+    scope: object,
+    path: Sequence[str] = ("analyticsScope",),
 ) -> ApiKey:
-    parse_scope(scope)
-    key.analytics_scope = dict(scope) if scope else None
+    """Set (or with None or {} clear) an API key's scope, as a client sent it."""
+    key.analytics_scope = _stored(scope, path)
     session.add(key)
     await session.flush()
     return key
+
+
+def _stored(scope: object, path: Sequence[str]) -> dict[str, Any] | None:
+    parse_scope(scope, path=path)
+    return dict(cast("Mapping[str, Any]", scope)) if scope else None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.analytics.scope import set_api_key_scope, set_user_scope
 from app.db import session_scope
-from app.errors import DataFlowError, InvalidInput, Unauthenticated
+from app.errors import DataFlowError, Unauthenticated
 from app.models.user import Role, UserCreate
 from app.security import create_access_token
 from app.services import api_keys as api_key_service
@@ -196,7 +194,7 @@ class AuthMutations:
                 )
                 if input.analytics_scope is not None:
                     await set_api_key_scope(
-                        session=session, key=issued.key, scope=scope_input(input.analytics_scope)
+                        session=session, key=issued.key, scope=input.analytics_scope
                     )
         except DataFlowError as error:
             return CreateApiKeyPayload(errors=[UserError.from_error(error)])
@@ -225,7 +223,7 @@ class AuthMutations:
         try:
             async with session_scope(info.context.settings) as session:
                 user = await user_service.get(session=session, user_id=user_id)
-                user = await set_user_scope(session=session, user=user, scope=scope_input(scope))
+                user = await set_user_scope(session=session, user=user, scope=scope, path=["scope"])
         except DataFlowError as error:
             return SetUserAnalyticsScopePayload(errors=[UserError.from_error(error)])
         return SetUserAnalyticsScopePayload(user=User.from_model(user))
@@ -240,16 +238,7 @@ class AuthMutations:
         try:
             async with session_scope(info.context.settings) as session:
                 key = await api_key_service.get(session=session, key_id=id)
-                key = await set_api_key_scope(session=session, key=key, scope=scope_input(scope))
+                key = await set_api_key_scope(session=session, key=key, scope=scope, path=["scope"])
         except DataFlowError as error:
             return SetApiKeyAnalyticsScopePayload(errors=[UserError.from_error(error)])
         return SetApiKeyAnalyticsScopePayload(api_key=ApiKey.from_model(key))
-
-
-def scope_input(scope: object) -> dict[str, Any] | None:
-    """A scope as a client sent it: an object (checked in full by the service) or null."""
-    if scope is None:
-        return None
-    if not isinstance(scope, dict):
-        raise InvalidInput("an analytics scope must be an object", path=["scope"])
-    return scope

@@ -40,7 +40,7 @@ def test_a_scope_is_normalised_and_checked() -> None:
     invalid: list[object] = [{"country": []}, {"country": {"$ne": 1}}, {"": "x"}, ["country"]]
     for bad in invalid:
         with pytest.raises(InvalidInput):
-            parse_scope(bad)  # type: ignore[arg-type]
+            parse_scope(bad)
 
 
 def test_scopes_combine_by_intersection() -> None:
