@@ -28,14 +28,23 @@ def pg_url() -> Iterator[str]:
     services.drop_database(url)
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """Redis database 15, emptied before and after each test."""
+@pytest.fixture(scope="session")
+def claimed_redis_url() -> Iterator[str]:
+    """The test Redis database, reachable and claimed by this session alone."""
     try:
         url = services.check_redis()
     except redis.RedisError as error:
         services.unavailable("Redis", error)
         raise
+    claim = services.claim_redis_database(url)
+    yield url
+    claim.close()
+
+
+@pytest.fixture
+def redis_url(claimed_redis_url: str) -> Iterator[str]:
+    """Redis database 15, emptied before and after each test."""
+    url = claimed_redis_url
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

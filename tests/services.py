@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import tempfile
 import uuid
+from pathlib import Path
+from typing import IO
 
 import asyncpg
 import pytest
@@ -56,3 +60,31 @@ def check_redis() -> str:
     finally:
         client.close()
     return REDIS_TEST_URL
+
+
+def claim_redis_database(url: str) -> IO[str]:
+    """Hold this machine's claim on the test Redis database for the whole session.
+
+    Every test empties that database, so two test sessions sharing it break each other
+    at random. The claim is an exclusive lock on a file named after the URL: a second
+    session stops at once with a clear message, and a killed session's claim goes with
+    its process.
+    """
+    name = "dataflow-tests-" + "".join(c if c.isalnum() else "_" for c in url) + ".lock"
+    handle = (Path(tempfile.gettempdir()) / name).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        pytest.exit(
+            f"another test session ({holder}) is using {url}, which every test empties; "
+            "wait for it, or give this one its own database with DATAFLOW_TEST_REDIS_URL",
+            returncode=3,
+        )
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle

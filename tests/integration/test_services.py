@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -139,23 +140,25 @@ async def test_record_reads_see_the_sessions_own_unflushed_changes(
     """Record reads go past the ORM, so they must flush first, as its autoflush would."""
     csv_path = factories.write_csv(tmp_path, factories.orders_rows(1))
     async with session_scope(settings) as session:
-        pending = Source(name="pending", kind="csv", uri=str(csv_path))
+        pending = Source(name=f"pending_{uuid.uuid4().hex[:8]}", kind="csv", uri=str(csv_path))
         session.add(pending)
-        page = await source_service.list_page(session=session, first=10)
+        page = await source_service.list_page(session=session, first=1)
         found = await source_service.get_many(session=session, source_ids=[pending.id])
-        assert [row.name for row in page.items] == ["pending"]
+        # Newest first, so the pending source heads the page even in a shared database.
+        assert [row.id for row in page.items] == [pending.id]
         assert [row.id if row else None for row in found] == [pending.id]
         assert page.end_cursor is not None
-        pending.name = "renamed"
+        pending.name = new_name = f"{pending.name}_renamed"
         renamed = await source_service.get_many(session=session, source_ids=[pending.id])
-        assert [row.name if row else None for row in renamed] == ["renamed"]
+        assert [row.name if row else None for row in renamed] == [new_name]
 
 
 async def test_timestamps_come_back_aware_and_in_utc(settings: Settings, tmp_path: Path) -> None:
     csv_path = factories.write_csv(tmp_path, factories.orders_rows(1))
     written = datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin"))
     async with session_scope(settings) as session:
-        source = Source(name="stamped", kind="csv", uri=str(csv_path), created_at=written)
+        name = f"stamped_{uuid.uuid4().hex[:8]}"
+        source = Source(name=name, kind="csv", uri=str(csv_path), created_at=written)
         session.add(source)
     async with session_scope(settings) as session:
         [record] = await source_service.get_many(session=session, source_ids=[source.id])
