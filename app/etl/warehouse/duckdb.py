@@ -12,19 +12,17 @@ import duckdb
 from app.errors import ConfigError
 from app.etl.errors import TableNotFound
 from app.etl.names import quote_ident
-from app.etl.warehouse import ledger, runs
+from app.etl.warehouse import ledger
 from app.etl.warehouse.duckdb_database import DuckDBDatabase, duckdb_errors
 from app.etl.warehouse.naming import check_table
-from app.etl.warehouse.protocol import LoadOptions
+from app.etl.warehouse.run_operations import RunOperations
 from app.etl.warehouse.sql import select_from
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     import polars as pl
 
-    from app.etl.warehouse.protocol import Mode
-    from app.etl.warehouse.staged_load import StagedLoad
 
 _T = TypeVar("_T")
 
@@ -75,7 +73,7 @@ def _columns(cursor: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [row[0] for row in cursor.execute(_COLUMNS_SQL, [table]).fetchall()]
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(RunOperations[DuckDBDatabase]):
     def __init__(self, path: Path) -> None:
         self._path = path
         self._connection: duckdb.DuckDBPyConnection | None = None
@@ -114,40 +112,6 @@ class DuckDBWarehouse:
             await db.close()
             raise
         return db
-
-    async def begin_load(
-        self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
-    ) -> StagedLoad:
-        check_table(table)
-        db = await self._database()
-        try:
-            return await runs.begin_staged_load(
-                db, table=table, mode=mode, run_id=run_id, options=options or LoadOptions()
-            )
-        except BaseException:
-            await db.close()
-            raise
-
-    async def discard_run(self, run_id: str) -> None:
-        db = await self._database()
-        try:
-            await runs.discard_run(db, run_id)
-        finally:
-            await db.close()
-
-    async def forget_runs(self, run_ids: Sequence[str]) -> int:
-        db = await self._database()
-        try:
-            return await runs.forget_runs(db, run_ids)
-        finally:
-            await db.close()
-
-    async def read_rejects(self, run_id: str) -> pl.DataFrame:
-        db = await self._database()
-        try:
-            return await runs.read_rejects(db, run_id)
-        finally:
-            await db.close()
 
     async def read_table(self, table: str) -> pl.DataFrame:
         check_table(table)

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import polars as pl
 
 from app.etl.errors import TableNotFound
 from app.etl.names import qualified, quote_ident
-from app.etl.warehouse import runs
 from app.etl.warehouse.naming import check_table
 from app.etl.warehouse.pg_database import COLUMNS_SQL, PgDatabase
 from app.etl.warehouse.pg_errors import pg_errors
 from app.etl.warehouse.pg_types import polars_type
-from app.etl.warehouse.protocol import LoadOptions
+from app.etl.warehouse.run_operations import RunOperations
 from app.etl.warehouse.sql import select_from
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from app.etl.warehouse.protocol import Mode
-    from app.etl.warehouse.staged_load import StagedLoad
 
 SCHEMA = "warehouse"
 CONNECT_TIMEOUT = 10.0
@@ -32,7 +25,7 @@ ROLLBACK_TIMEOUT = 10.0
 LOCK_TIMEOUT = "10min"
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(RunOperations[PgDatabase]):
     """A connection per operation: loads are long and few, so a pool buys little here."""
 
     def __init__(self, dsn: str, *, schema: str = SCHEMA) -> None:
@@ -61,39 +54,10 @@ class PostgresWarehouse:
             raise
         return connection
 
-    async def begin_load(
-        self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
-    ) -> StagedLoad:
-        check_table(table)
-        db = await self._database()
-        try:
-            return await runs.begin_staged_load(
-                db, table=table, mode=mode, run_id=run_id, options=options or LoadOptions()
-            )
-        except BaseException:
-            db.connection.terminate()
-            raise
-
-    async def discard_run(self, run_id: str) -> None:
-        db = await self._database()
-        try:
-            await runs.discard_run(db, run_id)
-        finally:
-            await db.close()
-
-    async def forget_runs(self, run_ids: Sequence[str]) -> int:
-        db = await self._database()
-        try:
-            return await runs.forget_runs(db, run_ids)
-        finally:
-            await db.close()
-
-    async def read_rejects(self, run_id: str) -> pl.DataFrame:
-        db = await self._database()
-        try:
-            return await runs.read_rejects(db, run_id)
-        finally:
-            await db.close()
+    async def _abandon(self, db: PgDatabase) -> None:
+        # Not an orderly close: the load may hold the table's lock on a connection left
+        # mid-statement, and terminating frees it at once.
+        db.connection.terminate()
 
     async def read_table(self, table: str) -> pl.DataFrame:
         check_table(table)
