@@ -39,6 +39,8 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 
+from graph.types.scalars import LONG_MAX, LONG_MIN
+
 # A resolver field whose value a page resolver may attach beforehand (see `prefetched`):
 # its metadata names the attribute that holds it, UNSET when it was not prefetched.
 PREFETCHED_ATTRIBUTE = "dataflow.prefetched_attribute"
@@ -259,9 +261,11 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
 
 
 _INT_RANGE = range(-(2**31), 2**31)
+_LONG_RANGE = range(LONG_MIN, LONG_MAX + 1)
 _PASS_THROUGH: dict[str, Callable[[Any], bool]] = {
     "String": lambda value: type(value) is str,
     "ID": lambda value: type(value) is str,
     "Boolean": lambda value: value is True or value is False,
     "Int": lambda value: type(value) is int and value in _INT_RANGE,
+    "Long": lambda value: type(value) is int and value in _LONG_RANGE,
 }

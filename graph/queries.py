@@ -36,6 +36,7 @@ from graph.types.backfills import Backfill
 from graph.types.catalog import prefetch_sources
 from graph.types.common import selects
 from graph.types.runs import prefetch_pipelines
+from graph.types.scalars import Long
 
 
 def as_graphql_error(error: DataFlowError) -> GraphQLError:
@@ -179,7 +180,7 @@ class Query:
         except DataFlowError as error:
             raise as_graphql_error(error) from None
         columns = [Column(name=name, type=dtype) for name, dtype in result.columns]
-        return TablePreview(columns=columns, rows=JSON(result.rows), row_count=row_count)
+        return TablePreview(columns=columns, rows=JSON(result.rows), row_count=Long(row_count))
 
     @strawberry.field(
         permission_classes=[IsViewer],

@@ -15,6 +15,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graph.analytics import AnalyticsQuery
@@ -23,6 +24,7 @@ from graph.extensions import MaskAndLogErrors
 from graph.mutations import Mutation
 from graph.queries import Query as CoreQuery
 from graph.subscriptions import Subscription
+from graph.types.scalars import SCALARS
 
 Query = merge_types("Query", (CoreQuery, AnalyticsQuery))
 
@@ -63,4 +65,5 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=PlannedExecutionContext,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )

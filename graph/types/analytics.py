@@ -14,6 +14,7 @@ from app.analytics.errors import QueryInvalid
 from app.analytics.members import DatasetInfo, Member
 from app.analytics.service import AnalyticsResult as ServiceResult
 from graph.types.common import Column
+from graph.types.scalars import Long
 
 Granularity = strawberry.enum(q.Granularity, name="Granularity")
 FilterOperator = strawberry.enum(
@@ -60,7 +61,7 @@ class Dataset:
     name: str
     version: int
     members: list[DatasetMember]
-    row_count: int
+    row_count: Long
     loaded_at: datetime
 
     @classmethod
@@ -69,7 +70,7 @@ class Dataset:
             name=info.name,
             version=info.version,
             members=[DatasetMember.from_member(m) for m in info.members.values()],
-            row_count=info.stats.row_count,
+            row_count=Long(info.stats.row_count),
             loaded_at=info.loaded_at,
         )
 

@@ -17,6 +17,7 @@ from graph.context import Context
 from graph.execution import prefetched
 from graph.types.catalog import Pipeline, prefetch_sources
 from graph.types.common import deferred
+from graph.types.scalars import Long
 
 if TYPE_CHECKING:
     from app.models.base import Record
@@ -94,10 +95,10 @@ class Run:
     status: RunStatus
     attempt: int
     stage: str | None
-    rows_read: int
-    rows_written: int
-    rows_rejected: int
-    rows_filtered: int
+    rows_read: Long
+    rows_written: Long
+    rows_rejected: Long
+    rows_filtered: Long
     idempotency_key: str | None
     params: JSON
     pipeline_version: int

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graph.types.common import Column
+from graph.types.scalars import Long
 
 if TYPE_CHECKING:
     from app.services.previews import PreviewResult
@@ -32,4 +33,4 @@ class Preview:
 class TablePreview:
     columns: list[Column]
     rows: JSON = strawberry.field(description="A list of rows, each a list of values.")
-    row_count: int
+    row_count: Long

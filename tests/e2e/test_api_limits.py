@@ -208,3 +208,34 @@ async def test_a_runs_page_reads_definitions_once_and_shows_edits_at_once(
     assert renamed["updateSource"]["errors"] == []
     assert shown_after == f"{source.name}_renamed"
     assert reads_catalog(after_edit)
+
+
+async def test_row_counts_past_32_bits_come_back_exact(
+    viewer: GraphQLClient, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    """GraphQL's Int stops at 2^31 - 1; a run of billions of rows must still show."""
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(1))
+    source = await factories.make_source(embedded_settings, csv_path)
+    pipeline = await factories.make_pipeline(
+        embedded_settings, source, factories.orders_spec("big")
+    )
+    counts = {"rows_read": 5_000_000_007, "rows_written": 4_000_000_003, "rows_filtered": 2**40}
+    async with session_scope(embedded_settings) as session:
+        triggered = await run_service.trigger(session=session, pipeline_id=pipeline.id, actor=None)
+        for name, value in counts.items():
+            setattr(triggered.run, name, value)
+        session.add(triggered.run)
+    fields = "id rowsRead rowsWritten rowsFiltered rowsRejected"
+    page = await viewer.data(f"{{ runs(first: 5) {{ nodes {{ {fields} }} }} }}")
+    one = await viewer.data(
+        f"query($id: ID!) {{ run(id: $id) {{ {fields} }} }}", {"id": triggered.run.id}
+    )
+    expected = {
+        "id": triggered.run.id,
+        "rowsRead": 5_000_000_007,
+        "rowsWritten": 4_000_000_003,
+        "rowsFiltered": 2**40,
+        "rowsRejected": 0,
+    }
+    assert expected in page["runs"]["nodes"]
+    assert one["run"] == expected
