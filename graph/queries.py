@@ -214,8 +214,8 @@ class Query:
                 success_rate=row.success_rate,
                 p50_duration_seconds=row.p50_seconds,
                 p95_duration_seconds=row.p95_seconds,
-                rows_loaded=float(row.rows_loaded),
-                rows_rejected=float(row.rows_rejected),
+                rows_loaded=Long(row.rows_loaded),
+                rows_rejected=Long(row.rows_rejected),
             )
             for row in rows
         ]
@@ -239,7 +239,5 @@ class PipelineReport:
     p95_duration_seconds: float | None = strawberry.field(
         description="95th percentile start-to-finish time of succeeded runs (linear)."
     )
-    rows_loaded: float = strawberry.field(
-        description="Rows written by succeeded runs (a Float: sums outgrow a 32-bit Int)."
-    )
-    rows_rejected: float = strawberry.field(description="Rows rejected by succeeded runs.")
+    rows_loaded: Long = strawberry.field(description="Rows written by succeeded runs.")
+    rows_rejected: Long = strawberry.field(description="Rows rejected by succeeded runs.")
