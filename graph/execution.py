@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from enum import Enum, EnumMeta
 from typing import Any
 
 from graphql import (
+    GraphQLEnumType,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -39,7 +41,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 
-from graph.types.scalars import LONG_MAX, LONG_MIN
+from graph.scalars import LONG_MAX, LONG_MIN
 
 # A resolver field whose value a page resolver may attach beforehand (see `prefetched`):
 # its metadata names the attribute that holds it, UNSET when it was not prefetched.
@@ -245,10 +247,13 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
     coerce = leaf_type.coerce_output_value
     # What the built-in scalars give back unchanged, checked without calling them.
     passes = _PASS_THROUGH.get(leaf_type.name)
+    enum_type, names = _enum_names(leaf_type)
 
     def complete(value: Any) -> Any:
         if passes is not None and passes(value):
             return value
+        if type(value) is enum_type:
+            return names[value]
         try:
             coerced = coerce(value)
         except Exception:
@@ -258,6 +263,22 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
         return coerced
 
     return complete
+
+
+def _enum_names(leaf_type: GraphQLLeafType) -> tuple[type | None, dict[Any, str]]:
+    """A Strawberry enum's Python class and each member's output name, worked out once by
+    the type's own coercion (which otherwise scans every member, for every value)."""
+    enum_type = getattr(leaf_type, "wrapped_cls", None)
+    if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(enum_type, EnumMeta):
+        return None, {}
+    names: dict[Any, str] = {}
+    members: list[Enum] = list(enum_type)
+    for member in members:
+        with contextlib.suppress(Exception):
+            names[member] = leaf_type.coerce_output_value(member)
+    if len(names) != len(members):
+        return None, {}  # a member it cannot coerce: leave every value to coercion
+    return enum_type, names
 
 
 _INT_RANGE = range(-(2**31), 2**31)

@@ -20,6 +20,7 @@ from app.services import tables as table_service
 from app.services import users as user_service
 from graph.context import Context
 from graph.permissions import IsAdmin, IsViewer, require_role
+from graph.scalars import Long
 from graph.types import (
     ApiKey,
     Column,
@@ -36,7 +37,6 @@ from graph.types.backfills import Backfill
 from graph.types.catalog import prefetch_sources
 from graph.types.common import selects
 from graph.types.runs import prefetch_pipelines
-from graph.types.scalars import Long
 
 
 def as_graphql_error(error: DataFlowError) -> GraphQLError:

@@ -23,8 +23,8 @@ from graph.execution import PlannedExecutionContext
 from graph.extensions import MaskAndLogErrors
 from graph.mutations import Mutation
 from graph.queries import Query as CoreQuery
+from graph.scalars import SCALARS
 from graph.subscriptions import Subscription
-from graph.types.scalars import SCALARS
 
 Query = merge_types("Query", (CoreQuery, AnalyticsQuery))
 

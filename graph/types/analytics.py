@@ -13,8 +13,8 @@ from app.analytics import query as q
 from app.analytics.errors import QueryInvalid
 from app.analytics.members import DatasetInfo, Member
 from app.analytics.service import AnalyticsResult as ServiceResult
+from graph.scalars import Long
 from graph.types.common import Column
-from graph.types.scalars import Long
 
 Granularity = strawberry.enum(q.Granularity, name="Granularity")
 FilterOperator = strawberry.enum(

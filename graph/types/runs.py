@@ -15,9 +15,9 @@ from app.models.run import RunStatus as RunStatus  # re-exported for the schema
 from app.services import run_events as event_service
 from graph.context import Context
 from graph.execution import prefetched
+from graph.scalars import Long
 from graph.types.catalog import Pipeline, prefetch_sources
 from graph.types.common import deferred
-from graph.types.scalars import Long
 
 if TYPE_CHECKING:
     from app.models.base import Record

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry.scalars import JSON
 
+from graph.scalars import Long
 from graph.types.common import Column
-from graph.types.scalars import Long
 
 if TYPE_CHECKING:
     from app.services.previews import PreviewResult
