@@ -19,7 +19,8 @@ from app.services import runs as run_service
 from app.services.auth import Caller, bearer_token
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.requests import Request
@@ -38,25 +39,30 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 async def authenticate(settings: Settings, header: object) -> Caller | None:
     """The caller the credentials name; None when there are none; bad ones raise."""
     token = bearer_token(header)
-    if token is None:
-        return None
-    known = auth_service.remembered_caller(settings=settings, token=token)
-    if known is not None:
-        return known
-    async with session_scope(settings) as session:
-        return await auth_service.authenticate(session=session, settings=settings, token=token)
+    return None if token is None else await _caller(settings, token, session_scope)
 
 
 async def _authenticate_reading(settings: Settings, header: object) -> Caller | None:
     """As `authenticate`, on a read session: an access token only reads its holder (an
     API key records its last use, so it takes a writing session of its own)."""
     token = bearer_token(header)
-    if token is None or api_key_service.is_api_key(token):
-        return await authenticate(settings, header)
+    if token is None:
+        return None
+    opens = session_scope if api_key_service.is_api_key(token) else read_scope
+    return await _caller(settings, token, opens)
+
+
+async def _caller(
+    settings: Settings,
+    token: str,
+    opens: Callable[[Settings], AbstractAsyncContextManager[AsyncSession]],
+) -> Caller:
+    # A caller verified moments ago needs no session at all: opening one costs more
+    # than the rest of a small query.
     known = auth_service.remembered_caller(settings=settings, token=token)
     if known is not None:
         return known
-    async with read_scope(settings) as session:
+    async with opens(settings) as session:
         return await auth_service.authenticate(session=session, settings=settings, token=token)
 
 
