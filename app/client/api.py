@@ -98,7 +98,7 @@ class DataFlowClient:
         return cast("User", self._mutate(doc.SET_USER_ACTIVE, "setUserActive", "user", data))
 
     def set_user_analytics_scope(self, user_id: str, scope: Mapping[str, Any] | None) -> User:
-        data = {"userId": user_id, "scope": dict(scope) if scope is not None else None}
+        data = {"userId": user_id, "scope": _scope(scope)}
         name = "setUserAnalyticsScope"
         return cast("User", self._mutate(doc.SET_USER_ANALYTICS_SCOPE, name, "user", data))
 
@@ -113,7 +113,7 @@ class DataFlowClient:
         scope: Mapping[str, Any] | None = None,
     ) -> tuple[ApiKey, str]:
         fields = {"name": name, "userId": user_id, "role": role.upper() if role else None}
-        data = {"input": {**fields, "analyticsScope": dict(scope) if scope is not None else None}}
+        data = {"input": {**fields, "analyticsScope": _scope(scope)}}
         payload = self._query(doc.CREATE_API_KEY, "createApiKey", data)
         if payload["errors"]:
             raise from_user_error(payload["errors"][0])
@@ -124,7 +124,7 @@ class DataFlowClient:
         return cast("ApiKey", self._mutate(doc.REVOKE_API_KEY, "revokeApiKey", "apiKey", data))
 
     def set_api_key_analytics_scope(self, key_id: str, scope: Mapping[str, Any] | None) -> ApiKey:
-        data = {"id": key_id, "scope": dict(scope) if scope is not None else None}
+        data = {"id": key_id, "scope": _scope(scope)}
         name = "setApiKeyAnalyticsScope"
         return cast("ApiKey", self._mutate(doc.SET_API_KEY_ANALYTICS_SCOPE, name, "apiKey", data))
 
@@ -256,3 +256,8 @@ class DataFlowClient:
     def report(self, since: str | None) -> list[PipelineReport]:
         """Per pipeline: counts, durations and row sums."""
         return cast("list[PipelineReport]", self._query(doc.REPORT, "report", {"since": since}))
+
+
+def _scope(scope: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A scope as the API takes it: a JSON object, or null to clear it."""
+    return dict(scope) if scope is not None else None
