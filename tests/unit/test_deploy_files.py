@@ -213,3 +213,17 @@ def test_the_wheel_contains_the_migrations(tmp_path: Path) -> None:
     }
     assert "app/migrations/env.py" in expected
     assert shipped == expected
+
+
+def test_the_readme_exports_every_variable_compose_requires() -> None:
+    """`docker compose up` stops on a `${NAME:?…}` that is unset: the README sets them."""
+    required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    production = readme.split("## Production", 1)[1].split("\n## ", 1)[0]
+    exported = set(
+        re.findall(r"(?:export |\s)(\w+)=", production.split("```sh", 1)[1].split("```")[0])
+    )
+    assert required
+    assert required <= exported, (
+        f"the README's Production section does not set {required - exported}"
+    )
