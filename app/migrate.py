@@ -11,12 +11,19 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: inside the package in an installed copy (the wheel puts the
+    top-level `migrations/` there, see pyproject.toml), next to it in a source checkout."""
+    installed = _PACKAGE_DIR / "migrations"
+    return installed if installed.is_dir() else _PACKAGE_DIR.parent / "migrations"
 
 
 def alembic_config(url: str | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     if url:
         config.set_main_option("sqlalchemy.url", url)
