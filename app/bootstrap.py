@@ -96,7 +96,9 @@ async def install_demo(settings: Settings) -> str | None:
     if run is None:
         return None
     if run.status is not RunStatus.SUCCEEDED:
-        return f"demo pipeline {DEMO_PIPELINE}: its first run ended {run.status.value}"
+        # QUEUED: handed back for another attempt, which the server's reaper will send.
+        reason = f": {run.error_code}: {run.error_message}" if run.error_code else ""
+        return f"demo pipeline {DEMO_PIPELINE}: its first run {run.id} is {run.status}{reason}"
     return (
         f"demo pipeline {DEMO_PIPELINE} loaded {run.rows_written:,} orders of "
         f"{DEMO_YEAR} into {DEMO_TABLE} (run {run.id})"
