@@ -8,12 +8,23 @@ import pytest
 import redis
 
 from app import migrate
-from app.config import Environment, Settings
-from tests import services
+from app.analytics.settings import get_analytics_settings
+from app.config import Environment, Settings, get_settings
+from tests import environment, services
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test: drop the settings an operator's shell may export (see
+    tests/environment.py), so every test and every process it starts sees only what
+    the test gives it."""
+    environment.scrub()
+    # Nothing should have read the settings yet; if a plugin did, forget what it read.
+    get_settings.cache_clear()
+    get_analytics_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -69,9 +69,9 @@ def dev(
     if asyncio.run(bootstrap.ensure_first_admin(settings, credentials)):
         err.print(f"admin created: {credentials.email} / {credentials.password}")
     if demo:
-        pipeline_id = asyncio.run(bootstrap.install_demo(settings))
-        if pipeline_id:
-            err.print(f"demo pipeline {bootstrap.DEMO_PIPELINE} created: {pipeline_id}")
+        installed = asyncio.run(bootstrap.install_demo(settings))
+        if installed:
+            err.print(installed)
     err.print(f"DataFlow is running at http://{host}:{port}/graphql (GraphiQL in a browser)")
     _serve(settings, host, port)
 
