@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class DataFlowError(Exception):
@@ -110,12 +110,25 @@ class TransformFailed(DataFlowError, Terminal):
     code = "TRANSFORM_FAILED"
 
 
-class WarehouseError(DataFlowError, Terminal):
+class _StorageFailure(DataFlowError):
+    # What a client is told instead of a storage driver's words, which may name server
+    # paths or quote SQL: those go to the log (and a run's record) only.
+    client_hint: ClassVar[str]
+
+    @classmethod
+    def from_driver(cls, action: str, detail: object) -> Self:
+        """`action` failed with the driver's `detail`, which the client does not see."""
+        return cls(f"{action}: {detail}", client_message=f"{action}: {cls.client_hint}")
+
+
+class WarehouseError(_StorageFailure, Terminal):
     code = "WAREHOUSE_ERROR"
+    client_hint = "the warehouse failed; an operator can find why in the server log"
 
 
-class WarehouseUnavailable(DataFlowError, Transient):
+class WarehouseUnavailable(_StorageFailure, Transient):
     code = "WAREHOUSE_UNAVAILABLE"
+    client_hint = "the warehouse is unavailable; retry shortly"
 
 
 class InvalidTransition(DataFlowError, Terminal):

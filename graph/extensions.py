@@ -14,7 +14,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError, ValuesOfCorrectTypeRule
 from strawberry.extensions import MaskErrors, SchemaExtension
 
-from app.errors import DataFlowError, client_error_codes
+from app.errors import DataFlowError, Transient, client_error_codes
 from app.faults import is_lost_connection
 from graph.input_errors import (
     BAD_USER_INPUT,
@@ -39,15 +39,6 @@ _SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "authorizat
 # Codes of the GraphQL layer's own refusals of a caller, beside DataFlowError's.
 _GRAPHQL_CLIENT_CODES = frozenset({*REQUEST_ERROR_CODES, "TOO_MANY_SUBSCRIPTIONS"})
 
-# Storage failures: their messages may name server paths or quote SQL, so a client is told
-# what failed and what to do, with the request id to quote; the log keeps the rest.
-_STORAGE_MESSAGES = {
-    "WAREHOUSE_UNAVAILABLE": "the warehouse (or the analytics replica) could not be read; "
-    "retry shortly, and if it persists ask an operator to check the warehouse",
-    "WAREHOUSE_ERROR": "the warehouse failed to answer; ask an operator to check the "
-    "server log for this request",
-}
-
 
 def redact(value: Any) -> Any:
     """Variables as they may be logged: anything named like a secret is hidden."""
@@ -66,8 +57,7 @@ class Kind(Enum):
 
     CLIENT = "client"  # the caller's mistake: info, no traceback, shown as it is
     UNAVAILABLE = "unavailable"  # a lost connection: warning; the client is told to retry
-    STORAGE = "storage"  # the warehouse failed: error; a fixed message and the request id
-    SERVER = "server"  # any other failure of ours: error, with a traceback
+    SERVER = "server"  # a failure of ours with a code: error (warning if transient)
     UNEXPECTED = "unexpected"  # no code at all: error; masked as INTERNAL_ERROR
 
 
@@ -92,8 +82,6 @@ def kind_of(error: GraphQLError) -> Kind:
         code = code or cause.code
         if cause.client_error:
             return Kind.CLIENT
-    if code in _STORAGE_MESSAGES:
-        return Kind.STORAGE
     if code is not None:
         return Kind.CLIENT if code in _client_codes() else Kind.SERVER
     if cause is None or isinstance(cause, GraphQLError):
@@ -161,13 +149,16 @@ class MaskAndLogErrors(MaskErrors):
                 self._log(error)
         super()._process_result(result)
         for error in getattr(result, "errors", None) or []:
-            self._replace_storage_message(error)
+            self._withhold_detail(error)
 
-    def _replace_storage_message(self, error: GraphQLError) -> None:
-        fixed = _STORAGE_MESSAGES.get(code_of(error) or "")
-        if fixed is not None and kind_of(error) is Kind.STORAGE:
+    def _withhold_detail(self, error: GraphQLError) -> None:
+        """A failure whose message holds what only the server may see (a storage
+        driver's words: paths, SQL) reaches the client as its fixed client message, with
+        the request id that finds the rest in the log."""
+        cause = root_cause(error)
+        if isinstance(cause, DataFlowError) and cause.client_message != cause.message:
             request_id = self.request_id()
-            error.message = f"{fixed} (request id {request_id})"
+            error.message = f"{cause.client_message} (request id {request_id})"
             error.extensions = {**(error.extensions or {}), "requestId": request_id}
 
     def _log(self, error: GraphQLError) -> None:
@@ -188,7 +179,7 @@ class MaskAndLogErrors(MaskErrors):
         entry["variables"] = redact(execution.variables or {})
         entry["run_id"] = (execution.variables or {}).get("runId")
         cause = root_cause(error)
-        if kind is Kind.UNAVAILABLE:
+        if kind is Kind.UNAVAILABLE or isinstance(cause, Transient):
             level, summary = logging.WARNING, "a backing service failed"
         else:
             level, summary = logging.ERROR, "unexpected error"
