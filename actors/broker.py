@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AsyncIO
+from dramatiq.middleware import AsyncIO, Middleware
 
 from app.config import Settings, get_settings
+from app.logs import configure_logging
 from app.observability import init_sentry
 
 if TYPE_CHECKING:
@@ -28,10 +29,20 @@ _INSTANCE = uuid.uuid4().hex[:8]
 _actors: list[Actor[Any, Any]] = []
 
 
+class JSONLogs(Middleware):
+    """A worker process logs the API's JSON lines: Dramatiq set up its own plain format
+    (or, under `dataflow worker`, none) before it imported the actors."""
+
+    def after_process_boot(self, broker: Broker) -> None:  # noqa: ARG002 (Dramatiq's hook)
+        configure_logging(current_settings().log_level)
+
+
 def build_broker(settings: Settings) -> Broker:
     broker: Broker
     if settings.redis_url:
         broker = RedisBroker(url=settings.redis_url, namespace="dataflow")  # type: ignore[no-untyped-call]
+        # Only worker processes boot a Redis broker's process; the API's stays as it is.
+        broker.add_middleware(JSONLogs())
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")

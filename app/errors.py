@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
 
 class DataFlowError(Exception):
@@ -13,6 +13,9 @@ class DataFlowError(Exception):
     """
 
     code: str = "DATAFLOW_ERROR"
+    # The caller's mistake (bad input, a missing object, no permission): logged at info
+    # without a traceback. Otherwise the server failed, and the log says how.
+    client_error: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -20,11 +23,15 @@ class DataFlowError(Exception):
         *,
         path: list[str] | None = None,
         details: dict[str, Any] | None = None,
+        client_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.path = path or []
         self.details = details or {}
+        # What a client is told when `message` holds what only the server should see (a
+        # file path, SQL, a driver's words): the log keeps `message`.
+        self.client_message = client_message or message
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -44,6 +51,7 @@ class ConfigError(DataFlowError, Terminal):
 
 class NotFound(DataFlowError, Terminal):
     code = "NOT_FOUND"
+    client_error = True
 
 
 class SourceNotFound(NotFound):
@@ -60,10 +68,12 @@ class RunNotFound(NotFound):
 
 class AlreadyExists(DataFlowError, Terminal):
     code = "ALREADY_EXISTS"
+    client_error = True
 
 
 class InvalidInput(DataFlowError, Terminal):
     code = "INVALID_INPUT"
+    client_error = True
 
 
 class SpecInvalid(InvalidInput):
@@ -100,21 +110,50 @@ class TransformFailed(DataFlowError, Terminal):
     code = "TRANSFORM_FAILED"
 
 
-class WarehouseError(DataFlowError, Terminal):
+class _StorageFailure(DataFlowError):
+    # What a client is told instead of a storage driver's words, which may name server
+    # paths or quote SQL: those go to the log (and a run's record) only.
+    client_hint: ClassVar[str]
+
+    @classmethod
+    def from_driver(cls, action: str, detail: object) -> Self:
+        """`action` failed with the driver's `detail`, which the client does not see."""
+        return cls(f"{action}: {detail}", client_message=f"{action}: {cls.client_hint}")
+
+
+class WarehouseError(_StorageFailure, Terminal):
     code = "WAREHOUSE_ERROR"
+    client_hint = "the warehouse failed; an operator can find why in the server log"
 
 
-class WarehouseUnavailable(DataFlowError, Transient):
+class WarehouseUnavailable(_StorageFailure, Transient):
     code = "WAREHOUSE_UNAVAILABLE"
+    client_hint = "the warehouse is unavailable; retry shortly"
 
 
 class InvalidTransition(DataFlowError, Terminal):
     code = "INVALID_TRANSITION"
+    client_error = True
 
 
 class Unauthenticated(DataFlowError, Terminal):
     code = "UNAUTHENTICATED"
+    client_error = True
 
 
 class Forbidden(DataFlowError, Terminal):
     code = "FORBIDDEN"
+    client_error = True
+
+
+def client_error_codes() -> frozenset[str]:
+    """The codes of every DataFlowError that is the caller's mistake (of the classes
+    defined so far: call it once everything is imported)."""
+    codes: set[str] = set()
+    pending: list[type[DataFlowError]] = [DataFlowError]
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        if kind.client_error:
+            codes.add(kind.code)
+    return frozenset(codes)

@@ -19,7 +19,8 @@ def analytics_error(error: DataFlowError) -> GraphQLError:
     extensions: dict[str, object] = {"code": error.code}
     if error.path:
         extensions["inputPath"] = error.path
-    return GraphQLError(error.message, extensions=extensions)
+    # The client's words for it; the error itself stays attached for the log.
+    return GraphQLError(error.client_message, extensions=extensions, original_error=error)
 
 
 async def caller_scope(info: Info[Context, None]) -> Scope:

@@ -19,7 +19,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -34,6 +33,7 @@ from app.observability import init_sentry
 from app.ratelimit import login_limiter
 from app.scheduler import run_forever
 from graph.context import Context
+from graph.http import GraphQLOverHTTP
 from graph.schema import build_schema
 from graph.ws import SharedResultsTransportWSHandler
 
@@ -51,7 +51,7 @@ IN_PROCESS_WORKER_THREADS = 2
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 
 
-class DataFlowGraphQL(GraphQL[Context, None]):
+class DataFlowGraphQL(GraphQLOverHTTP):
     # Subscribers of the same run asking the same thing share each event's result.
     graphql_transport_ws_handler_class = SharedResultsTransportWSHandler
 

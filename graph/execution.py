@@ -11,6 +11,8 @@ It must give exactly what graphql-core gives, so it only takes the happy path: a
 a non-null field, a value that does not coerce, anything unusual raises `_Fallback`, and
 graphql-core completes that object itself, producing its usual errors and paths. Reading
 attributes has no side effects, so abandoning a half-built result is safe.
+
+Its `build` also types the errors of variables that do not coerce (see graph/input_errors).
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from enum import Enum, EnumMeta
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLSchema,
     Undefined,
     is_leaf_type,
     is_list_type,
@@ -41,6 +46,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 
+from graph.input_errors import variable_errors
 from graph.scalars import LONG_MAX, LONG_MIN
 
 # A resolver field whose value a page resolver may attach beforehand (see `prefetched`):
@@ -69,6 +75,28 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[
             tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Completer | None]
         ] = {}
+
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[GraphQLError] | PlannedExecutionContext:
+        """graphql-core's, with variables that do not coerce reported as BAD_USER_INPUT
+        naming the variable and what it allows (its own errors carry no code, and would
+        be masked as internal errors)."""
+        built = super().build(
+            schema, document, root_value, context_value, raw_variable_values, *args, **kwargs
+        )
+        if isinstance(built, list):
+            return variable_errors(schema, built, raw_variable_values)
+        assert isinstance(built, PlannedExecutionContext)
+        return built
 
     def complete_object_value(
         self,

@@ -1,23 +1,43 @@
-"""Schema extensions: masking unexpected errors (logged with full context), and limits."""
+"""Schema extensions: typed request errors, and every error logged once by what it means
+(the caller's mistake at info, a failure of ours at error with its context) and masked
+when it is unexpected."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError, ValuesOfCorrectTypeRule
+from strawberry.extensions import MaskErrors, SchemaExtension
 
-from app.errors import DataFlowError
+from app.errors import DataFlowError, Transient, client_error_codes
 from app.faults import is_lost_connection
+from graph.input_errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    REQUEST_ERROR_CODES,
+    ArgumentValuesRule,
+    code_of,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from strawberry.types import ExecutionContext
+
     from graph.context import Context
 
 logger = logging.getLogger("dataflow.graphql")
 
 _SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "authorization")
+
+# Codes of the GraphQL layer's own refusals of a caller, beside DataFlowError's.
+_GRAPHQL_CLIENT_CODES = frozenset({*REQUEST_ERROR_CODES, "TOO_MANY_SUBSCRIPTIONS"})
 
 
 def redact(value: Any) -> Any:
@@ -32,49 +52,82 @@ def redact(value: Any) -> Any:
     return value
 
 
-def should_mask(error: GraphQLError) -> bool:
-    """Hide unexpected failures; expected ones carry a code clients can act on."""
-    original = error.original_error
-    if original is None or isinstance(original, DataFlowError):
-        return False
-    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
-        return False
-    return not (error.extensions or {}).get("code")
+class Kind(Enum):
+    """What an error means, which decides how it is logged and what the client sees."""
+
+    CLIENT = "client"  # the caller's mistake: info, no traceback, shown as it is
+    UNAVAILABLE = "unavailable"  # a lost connection: warning; the client is told to retry
+    SERVER = "server"  # a failure of ours with a code: error (warning if transient)
+    UNEXPECTED = "unexpected"  # no code at all: error; masked as INTERNAL_ERROR
+
+
+@functools.cache
+def _client_codes() -> frozenset[str]:
+    # Asked at the first error, once every module (and its error classes) is imported.
+    return client_error_codes() | _GRAPHQL_CLIENT_CODES
+
+
+def root_cause(error: GraphQLError) -> BaseException | None:
+    """The exception behind a GraphQL error, through the GraphQLErrors wrapping it."""
+    original: BaseException | None = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def kind_of(error: GraphQLError) -> Kind:
+    cause = root_cause(error)
+    code = code_of(error)
+    if isinstance(cause, DataFlowError):
+        code = code or cause.code
+        if cause.client_error:
+            return Kind.CLIENT
+    if code is not None:
+        return Kind.CLIENT if code in _client_codes() else Kind.SERVER
+    if cause is None or isinstance(cause, GraphQLError):
+        return Kind.CLIENT  # graphql-core's refusal of the request itself
+    if is_lost_connection(cause):
+        return Kind.UNAVAILABLE
+    return Kind.UNEXPECTED
+
+
+class TypedRequestErrors(SchemaExtension):
+    """Request errors with codes: values that do not fit (BAD_USER_INPUT, by
+    `ArgumentValuesRule`), other invalid documents, and documents that do not parse."""
+
+    def on_operation(self) -> Iterator[None]:
+        rules = self.execution_context.validation_rules
+        # The same classes every time, so the validation cache still finds documents.
+        self.execution_context.validation_rules = tuple(
+            ArgumentValuesRule if rule is ValuesOfCorrectTypeRule else rule for rule in rules
+        )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or []:
+            # Cached errors come back on every request: setting a code twice is harmless.
+            _set_code(error, GRAPHQL_VALIDATION_FAILED)
+
+
+def _set_code(error: GraphQLError, code: str) -> None:
+    if code_of(error) is None:
+        error.extensions = {**(error.extensions or {}), "code": code}
 
 
 class MaskAndLogErrors(MaskErrors):
-    """Clients get "internal error" (or "service unavailable", for a lost connection)
-    and a request id; the logs get everything else."""
+    """Each error logged once, by its kind; unexpected ones reach the client as "internal
+    error" (or "retry", for a lost connection) and a request id, storage failures as a
+    fixed text and the request id."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=should_mask, error_message="internal error")
+        super().__init__(should_mask_error=_should_mask, error_message="internal error")
+        self._request_id: str | None = None
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = self._request_id()
-        execution = self.execution_context
-        context: Context | None = execution.context
-        user = context.peek_user_id() if context is not None else None
-        # A lost connection to the database or Redis is no bug, and the same request a
-        # moment later usually succeeds (the pool has replaced the connection): clients
-        # get a code that says "retry" rather than "report this".
-        unavailable = error.original_error is not None and is_lost_connection(error.original_error)
-        logger.log(
-            logging.WARNING if unavailable else logging.ERROR,
-            "%s in %s",
-            "a backing service failed" if unavailable else "unexpected error",
-            execution.operation_name or "an anonymous operation",
-            exc_info=error.original_error,
-            extra={
-                "request_id": request_id,
-                "user_id": user,
-                "operation": execution.operation_name,
-                "variables": redact(execution.variables or {}),
-                "path": error.path,
-                "run_id": (execution.variables or {}).get("runId"),
-            },
-        )
+        request_id = self.request_id()
         masked = super().anonymise_error(error)
-        if unavailable:
+        if kind_of(error) is Kind.UNAVAILABLE:
             masked.message = (
                 f"a backing service is unavailable; retry shortly (request id {request_id})"
             )
@@ -88,13 +141,91 @@ class MaskAndLogErrors(MaskErrors):
         # Strawberry's check is `isinstance` against a runtime Protocol, which Python 3.11
         # answers by walking the class's attributes each time: a fifth of the API's CPU
         # when one event goes to 500 subscribers. A result without errors needs nothing.
-        if getattr(result, "errors", None):
-            super()._process_result(result)
+        errors: list[GraphQLError] | None = getattr(result, "errors", None)
+        if not errors:
+            return
+        for error in errors:
+            if not isinstance(error, GraphQLSyntaxError):  # DataFlowSchema logs those
+                self._log(error)
+        super()._process_result(result)
+        for error in getattr(result, "errors", None) or []:
+            self._withhold_detail(error)
 
-    def _request_id(self) -> str:
-        context: Context | None = self.execution_context.context
-        if context is not None:
-            state = context.request.scope.get("state") or {}
-            if isinstance(state, dict) and state.get("request_id"):
-                return str(state["request_id"])
-        return uuid.uuid4().hex
+    def _withhold_detail(self, error: GraphQLError) -> None:
+        """A failure whose message holds what only the server may see (a storage
+        driver's words: paths, SQL) reaches the client as its fixed client message, with
+        the request id that finds the rest in the log."""
+        cause = root_cause(error)
+        if isinstance(cause, DataFlowError) and cause.client_message != cause.message:
+            request_id = self.request_id()
+            error.message = f"{cause.client_message} (request id {request_id})"
+            error.extensions = {**(error.extensions or {}), "requestId": request_id}
+
+    def _log(self, error: GraphQLError) -> None:
+        kind = kind_of(error)
+        execution = self.execution_context
+        context: Context | None = execution.context
+        entry: dict[str, Any] = {
+            "request_id": self.request_id(),
+            "user_id": context.peek_user_id() if context is not None else None,
+            "operation": execution.operation_name,
+            "code": code_of(error),
+            "path": error.path,
+        }
+        what = execution.operation_name or "an anonymous operation"
+        if kind is Kind.CLIENT:
+            logger.info("refused %s: %s", what, error.message, extra=entry)
+            return
+        entry["variables"] = redact(execution.variables or {})
+        entry["run_id"] = (execution.variables or {}).get("runId")
+        cause = root_cause(error)
+        if kind is Kind.UNAVAILABLE or isinstance(cause, Transient):
+            level, summary = logging.WARNING, "a backing service failed"
+        else:
+            level, summary = logging.ERROR, "unexpected error"
+        logger.log(
+            level, "%s in %s: %s", summary, what, cause or error, exc_info=cause, extra=entry
+        )
+
+    def request_id(self) -> str:
+        """The HTTP request's id (X-Request-ID); over WebSocket, one per operation."""
+        if self._request_id is None:
+            self._request_id = _request_id_of(self.execution_context) or uuid.uuid4().hex
+        return self._request_id
+
+
+def _request_id_of(execution: ExecutionContext) -> str | None:
+    context: Context | None = execution.context
+    if context is None or context.request.scope["type"] != "http":
+        return None
+    state = context.request.scope.get("state") or {}
+    found = state.get("request_id") if isinstance(state, dict) else None
+    return str(found) if found else None
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected failures; expected ones carry a code clients can act on."""
+    return kind_of(error) in {Kind.UNEXPECTED, Kind.UNAVAILABLE}
+
+
+class DataFlowSchema(strawberry.Schema):
+    """The schema, with errors logged by `MaskAndLogErrors` (Strawberry's own hook logs
+    every error at error level with a traceback, a wrong password included), except a
+    document that does not parse: the parser cache raises it while the extensions' hooks
+    are being entered, so it never reaches their results, only this hook."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if isinstance(error, GraphQLSyntaxError):
+                _set_code(error, GRAPHQL_PARSE_FAILED)
+                request_id = _request_id_of(execution_context) if execution_context else None
+                logger.info(
+                    "refused a document that does not parse: %s",
+                    error.message,
+                    extra={"request_id": request_id, "code": GRAPHQL_PARSE_FAILED},
+                )
+
+
+__all__ = ["BAD_USER_INPUT", "DataFlowSchema", "MaskAndLogErrors", "TypedRequestErrors"]

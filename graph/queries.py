@@ -40,7 +40,7 @@ from graph.types.runs import prefetch_pipelines
 
 
 def as_graphql_error(error: DataFlowError) -> GraphQLError:
-    return GraphQLError(error.message, extensions={"code": error.code})
+    return GraphQLError(error.client_message, extensions={"code": error.code}, original_error=error)
 
 
 @strawberry.input

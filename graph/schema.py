@@ -20,7 +20,7 @@ from strawberry.tools import merge_types
 
 from graph.analytics import AnalyticsQuery
 from graph.execution import PlannedExecutionContext
-from graph.extensions import MaskAndLogErrors
+from graph.extensions import DataFlowSchema, MaskAndLogErrors, TypedRequestErrors
 from graph.mutations import Mutation
 from graph.queries import Query as CoreQuery
 from graph.scalars import SCALARS
@@ -56,10 +56,13 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         MaskAndLogErrors,
+        # After the masking: hooks unwind last-in first-out, so a parse error has its
+        # code before it is logged.
+        TypedRequestErrors,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return DataFlowSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

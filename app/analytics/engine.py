@@ -36,6 +36,15 @@ if TYPE_CHECKING:
 
 MAX_IDLE_CURSORS = 8
 
+# What a client is told when DuckDB fails: its words name server paths and quote the
+# statement, so they go to the log only.
+UNREADABLE = (
+    "cannot read the dataset's data: the warehouse or its analytics replica is missing or "
+    "unreachable from the API; retry shortly, and if it persists ask an operator to check "
+    "that the API reaches the warehouse and the replica (S3_BUCKET, shared with the workers)"
+)
+FAILED = "the analytics query failed in the warehouse; an operator can find why in the log"
+
 
 class QueryEngine:
     """One per process and warehouse target; thread-safe."""
@@ -88,9 +97,13 @@ class QueryEngine:
                 details={"timeout_seconds": timeout},
             ) from None
         except duckdb.IOException as error:
-            raise WarehouseUnavailable(f"cannot read the dataset: {error}") from error
+            raise WarehouseUnavailable(
+                f"cannot read the dataset: {error}", client_message=UNREADABLE
+            ) from error
         except duckdb.Error as error:
-            raise WarehouseError(f"the analytics query failed: {error}") from error
+            raise WarehouseError(
+                f"the analytics query failed: {error}", client_message=FAILED
+            ) from error
         finally:
             WATCHDOG.release(ticket)
             elapsed = (time.perf_counter() - started) * 1000

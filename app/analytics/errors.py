@@ -19,6 +19,7 @@ class QueryTooExpensive(DataFlowError, Terminal):
     """Refused before running (too many groups) or stopped while running (too slow)."""
 
     code = "QUERY_TOO_EXPENSIVE"
+    client_error = True  # the query asks too much; the message says how to narrow it
 
 
 class OutOfScope(Forbidden):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
+import logging
 import signal
 from typing import TYPE_CHECKING, Annotated
 
@@ -99,9 +98,16 @@ def worker(
     if settings.redis_url is None:
         err.print("[red]REDIS_URL is not set:[/] `dataflow dev` runs workers in-process")
         raise typer.Exit(2)
-    dramatiq = shutil.which("dramatiq") or "dramatiq"
-    args = [dramatiq, "actors", "--processes", str(processes), "--threads", str(threads)]
-    os.execvp(dramatiq, args)  # noqa: S606  (fixed argv, no shell)
+    from dramatiq.cli import main, make_argument_parser
+
+    from app.logs import configure_logging
+
+    # Dramatiq's own start-up, in this process so that its lines are our JSON ones too
+    # (its worker processes switch to them as they boot: actors/broker.py).
+    configure_logging(settings.log_level)
+    options = ["actors", "--processes", str(processes), "--threads", str(threads)]
+    args = make_argument_parser().parse_args([*options, "--skip-logging"])  # type: ignore[no-untyped-call]
+    raise typer.Exit(main(args))  # type: ignore[no-untyped-call]
 
 
 def scheduler() -> None:
@@ -120,7 +126,9 @@ def scheduler() -> None:
             loop.add_signal_handler(signum, stop.set)
         await run_forever(settings, enqueue_run, stop)
 
-    err.print(f"scheduler running (every {settings.scheduler_interval_seconds:g} s)")
+    logging.getLogger("dataflow.scheduler").info(  # a JSON line, like the rest of its log
+        "scheduler running (every %g s)", settings.scheduler_interval_seconds
+    )
     asyncio.run(main())
 
 

@@ -38,9 +38,9 @@ def duckdb_errors(action: str) -> Iterator[None]:
     except (duckdb.IOException, duckdb.TransactionException) as error:
         # Another process holds the file's lock, or a concurrent write conflicted with
         # this one: both may pass.
-        raise WarehouseUnavailable(f"{action}: {error}") from error
+        raise WarehouseUnavailable.from_driver(action, error) from error
     except duckdb.Error as error:
-        raise WarehouseError(f"{action}: {error}") from error
+        raise WarehouseError.from_driver(action, error) from error
 
 
 class DuckDBDatabase:

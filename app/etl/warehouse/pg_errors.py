@@ -40,9 +40,9 @@ def pg_errors(action: str) -> Iterator[None]:
         # worded as asyncpg's own confusion ("another operation is in progress").
         raise WarehouseUnavailable(f"{action}: the server closed the connection") from error
     except _TRANSIENT as error:
-        raise WarehouseUnavailable(f"{action}: {_reason(error)}") from error
+        raise WarehouseUnavailable.from_driver(action, _reason(error)) from error
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        raise WarehouseError(f"{action}: {_reason(error)}") from error
+        raise WarehouseError.from_driver(action, _reason(error)) from error
 
 
 # Some errors quote their input (a whole COPY payload); messages stay readable.
