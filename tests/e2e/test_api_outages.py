@@ -4,7 +4,6 @@ the next request succeeds on a fresh connection."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -38,7 +37,7 @@ async def test_a_dropped_database_connection_is_a_retryable_error(
                 before = (await client.data(RUNS))["runs"]  # the database is shared
 
                 assert await proxy.terminate_backends(admin) >= 1
-                await asyncio.sleep(0.2)  # the API's pooled connection reads the goodbye
+                await proxy.goodbyes_relayed()  # the API's pooled connection has the goodbye
                 body = await client.post(RUNS)
 
                 error = body["errors"][0]

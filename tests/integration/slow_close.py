@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import make_url
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import asyncpg
 
@@ -27,6 +27,11 @@ class SlowToCloseProxy:
         self.close_delay = close_delay
         self.port = 0
         self._upstream_ports: list[int] = []
+        # Goodbyes: server-side ends of the stream relayed in full (the FATAL included),
+        # counted against the backends `terminate_backends` killed.
+        self._goodbyes_relayed = 0
+        self._goodbyes_expected = 0
+        self._goodbyes = threading.Condition()
         self.ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -42,7 +47,29 @@ class SlowToCloseProxy:
             "WHERE client_port = ANY($1::int[])",
             list(self._upstream_ports),
         )
+        with self._goodbyes:
+            self._goodbyes_expected += killed
         return killed
+
+    async def goodbyes_relayed(self, timeout: float = 120) -> None:
+        """Wait until every backend `terminate_backends` killed has sent its last byte
+        and this proxy has passed it on. `pg_terminate_backend` only signals the backend,
+        which exits when it gets to it: a fixed sleep was too short on a busy machine.
+        The client's socket then holds the goodbye; its close stays held back."""
+        if not await asyncio.to_thread(self._wait_for_goodbyes, timeout):
+            raise TimeoutError(f"a terminated backend did not hang up within {timeout} s")
+        await asyncio.sleep(0.05)  # one turn of the client's loop to read what is buffered
+
+    def _wait_for_goodbyes(self, timeout: float) -> bool:
+        with self._goodbyes:
+            return self._goodbyes.wait_for(
+                lambda: self._goodbyes_relayed >= self._goodbyes_expected, timeout
+            )
+
+    def _relayed_goodbye(self) -> None:
+        with self._goodbyes:
+            self._goodbyes_relayed += 1
+            self._goodbyes.notify_all()
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -61,7 +88,11 @@ class SlowToCloseProxy:
             self._upstream_ports.append(server_w.get_extra_info("sockname")[1])
             writers.extend((client_w, server_w))
             pipes.append(asyncio.create_task(_pipe(client_r, server_w, close_delay=0)))
-            pipes.append(asyncio.create_task(_pipe(server_r, client_w, self.close_delay)))
+            pipes.append(
+                asyncio.create_task(
+                    _pipe(server_r, client_w, self.close_delay, self._relayed_goodbye)
+                )
+            )
 
         server = await asyncio.start_server(serve, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
@@ -78,7 +109,7 @@ class SlowToCloseProxy:
 
 
 @contextlib.contextmanager
-def slow_to_close_proxy(url: str, close_delay: float = 1.5) -> Iterator[SlowToCloseProxy]:
+def slow_to_close_proxy(url: str, close_delay: float = 3) -> Iterator[SlowToCloseProxy]:
     """A running proxy to the PostgreSQL server `url` names."""
     proxy = SlowToCloseProxy(make_url(url).port or 5432, close_delay)
     thread = threading.Thread(target=proxy.run, daemon=True)
@@ -93,11 +124,16 @@ def slow_to_close_proxy(url: str, close_delay: float = 1.5) -> Iterator[SlowToCl
 
 
 async def _pipe(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, close_delay: float
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    close_delay: float,
+    on_end: Callable[[], None] | None = None,
 ) -> None:
     with contextlib.suppress(ConnectionError):
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+    if on_end is not None:
+        on_end()
     await asyncio.sleep(close_delay)
     writer.close()

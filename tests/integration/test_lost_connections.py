@@ -4,7 +4,6 @@ a bug that fails it; the metadata pool throws such a connection away."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 pytestmark = pytest.mark.integration
-
-# Long enough that the statement after the terminate runs before the socket closes.
-SETTLE_SECONDS = 0.2
 
 
 @pytest.fixture
@@ -57,7 +53,7 @@ async def test_a_dropped_pooled_connection_is_lost_and_replaced(
         first = await connection.scalar(text("SELECT pg_backend_pid()"))
 
     assert await proxy.terminate_backends(admin) == 1
-    await asyncio.sleep(SETTLE_SECONDS)
+    await proxy.goodbyes_relayed()
     with pytest.raises(DBAPIError) as raised:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -77,7 +73,7 @@ async def test_a_load_whose_connection_is_dropped_between_batches_is_transient(
     await load.write(contract.orders(range(3)))
 
     assert await proxy.terminate_backends(admin) >= 1
-    await asyncio.sleep(SETTLE_SECONDS)
+    await proxy.goodbyes_relayed()
     await load.write(contract.orders(range(3, 6)))  # queued; the batch job fails
     with pytest.raises(WarehouseUnavailable) as raised:
         await load.commit()

@@ -42,7 +42,25 @@ def pg_errors(action: str) -> Iterator[None]:
     except _TRANSIENT as error:
         raise WarehouseUnavailable.from_driver(action, _reason(error)) from error
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        lost = _lost_connection_behind(error)
+        if lost is not None:
+            # Cleaning up after a lost connection fails in its own words ("cannot call
+            # Transaction.__aexit__(): the underlying connection is closed"): the loss is
+            # the failure, and a retry cures it.
+            raise WarehouseUnavailable.from_driver(action, _reason(lost)) from error
         raise WarehouseError.from_driver(action, _reason(error)) from error
+
+
+def _lost_connection_behind(error: BaseException) -> BaseException | None:
+    """The lost connection `error` was raised while handling, if any."""
+    seen: list[BaseException] = []
+    current = error.__context__
+    while current is not None and current not in seen and len(seen) < 10:
+        if isinstance(current, _TRANSIENT):
+            return current
+        seen.append(current)
+        current = current.__context__
+    return None
 
 
 # Some errors quote their input (a whole COPY payload); messages stay readable.
