@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
+from app.errors import InvalidInput
 from app.events import get_event_bus, run_events_channel, run_updates_channel
 from app.models.run import Run, RunEvent
 from app.pubsub import RESYNC, put_nowait_or_drop
@@ -24,6 +25,8 @@ from app.services import runs as run_service
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
+
+    from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.config import Settings
     from app.pubsub import Queue
@@ -88,30 +91,54 @@ async def _replay(settings: Settings, run_id: str, after: int) -> list[RunEvent]
 async def follow_run(
     settings: Settings, run_id: str, after: int = 0, poll_seconds: float = POLL_SECONDS
 ) -> AsyncIterator[RunEvent]:
-    """Yield the run's events after `after`, live, ending with its final `run_finished`."""
+    """Yield the run's events after `after`, live, ending with its final `run_finished`.
+
+    `after` is 0 or one of this run's events (else InvalidInput, before anything is
+    sent): a client resumes with the last id it saw, and if that was the `run_finished`
+    of an ended run there is nothing more to wait for, so the stream ends at once."""
     async with session_scope(settings) as session:
         await run_service.get(session=session, run_id=run_id)  # RUN_NOT_FOUND early
+        cursor_kind = await _cursor_kind(session, run_id, after)
     async with get_event_bus(settings).subscribe(run_events_channel(run_id)) as live:
         alarm = _QuietAlarm(live, poll_seconds)
         try:
-            async with aclosing(_follow(settings, run_id, after, live, alarm)) as events:
+            stream = _follow(settings, run_id, (after, cursor_kind), live, alarm)
+            async with aclosing(stream) as events:
                 async for event in events:
                     yield event
         finally:
             alarm.cancel()
 
 
+async def _cursor_kind(session: AsyncSession, run_id: str, after: int) -> str | None:
+    """The kind of the cursor's event (None for the start); refuses a cursor that is no
+    event of this run: an unknown id would wait forever for events that never come, and
+    another run's id would resume at a place this run never was."""
+    if after == 0:
+        return None
+    event = await event_service.find(session=session, run_id=run_id, event_id=after)
+    if event is None:
+        raise InvalidInput(f"after: {after} is not an event of run {run_id}", path=["after"])
+    return event.kind
+
+
 async def _follow(
-    settings: Settings, run_id: str, last: int, live: Queue, alarm: _QuietAlarm
+    settings: Settings,
+    run_id: str,
+    cursor: tuple[int, str | None],
+    live: Queue,
+    alarm: _QuietAlarm,
 ) -> AsyncGenerator[RunEvent, None]:
+    last, last_kind = cursor  # the newest event the subscriber has: its id and kind
     while True:
         # The log first: on start, after a gap, or when live has been quiet.
-        replayed = await _replay(settings, run_id, last)
-        for event in replayed:
+        for event in await _replay(settings, run_id, last):
             assert event.id is not None
-            last = event.id
+            last, last_kind = event.id, event.kind
             yield event
-        if replayed and replayed[-1].kind == FINISHED:
+        # The newest stored event is a run_finished: the run has ended (a retry would
+        # have stored its run_queued after it). So also for a cursor at that event.
+        if last_kind == FINISHED:
             return
         while True:
             message = await live.get()

@@ -33,6 +33,7 @@ from app.observability import init_sentry
 from app.ratelimit import login_limiter
 from app.scheduler import run_forever
 from graph.context import Context
+from graph.graphiql import OfflineGraphiQL, asset_routes
 from graph.http import GraphQLOverHTTP
 from graph.schema import build_schema
 from graph.ws import SharedResultsTransportWSHandler
@@ -51,7 +52,7 @@ IN_PROCESS_WORKER_THREADS = 2
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 
 
-class DataFlowGraphQL(GraphQLOverHTTP):
+class DataFlowGraphQL(OfflineGraphiQL, GraphQLOverHTTP):
     # Subscribers of the same run asking the same thing share each event's result.
     graphql_transport_ws_handler_class = SharedResultsTransportWSHandler
 
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *(asset_routes() if settings.env is Environment.DEV else []),  # GraphiQL's
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

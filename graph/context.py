@@ -66,6 +66,16 @@ async def _caller(
         return await auth_service.authenticate(session=session, settings=settings, token=token)
 
 
+def connection_header(params: dict[str, Any], name: str) -> object:
+    """A header sent in the `connection_init` payload. Names are case-insensitive, as in
+    HTTP (clients and GraphiQL's headers pane spell them either way); two spellings with
+    different values are refused rather than one picked at random."""
+    values = [value for key, value in params.items() if key.lower() == name.lower()]
+    if len(values) > 1 and any(value != values[0] for value in values):
+        raise Unauthenticated(f"connection_init has {len(values)} different {name} headers")
+    return values[0] if values else None
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -112,12 +122,12 @@ class Context:
     async def caller(self) -> Caller | None:
         """The caller, resolved once; a bad credential is remembered and re-raised."""
         if not self._resolved:
-            header = (
-                self.connection_params.get("Authorization")
-                if self.connection_params is not None
-                else self.request.headers.get("authorization")
-            )
             try:
+                header = (
+                    connection_header(self.connection_params, "authorization")
+                    if self.connection_params is not None
+                    else self.request.headers.get("authorization")
+                )
                 self._caller = await _authenticate_reading(self.settings, header)
             except Unauthenticated as error:
                 self._auth_error = error

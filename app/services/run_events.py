@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from app.errors import InvalidInput
 from app.models.run import RunEvent
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
 MAX_EVENTS_PER_READ = 1000
+# Event ids are 64-bit signed integers in every metadata database.
+MAX_EVENT_ID = 2**63 - 1
+CURSOR_HELP = "an event id of this run (digits), or null to start at its first event"
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,20 @@ async def list_after(
         .limit(min(limit, MAX_EVENTS_PER_READ))
     )
     return list((await session.exec(statement)).all())
+
+
+def parse_cursor(text: str | None) -> int:
+    """An event cursor as the API takes it: null, "" or "0" start before the first event;
+    anything but plain ASCII digits within the id range is refused (`str.isdigit` would
+    pass "²", which `int` refuses, and "٣", which it reads as 3)."""
+    if text is None or text == "":
+        return 0
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_EVENT_ID:
+        raise InvalidInput(f"after: {text!r} is not {CURSOR_HELP}", path=["after"])
+    return int(text)
+
+
+async def find(*, session: AsyncSession, run_id: str, event_id: int) -> RunEvent | None:
+    """The run's event with this id; None if there is none, or it is another run's."""
+    statement = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.id == event_id)
+    return (await session.exec(statement)).first()

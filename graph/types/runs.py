@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.errors import InvalidInput
 from app.models.base import column_values
 from app.models.run import RunStatus as RunStatus  # re-exported for the schema
 from app.services import run_events as event_service
@@ -59,14 +60,10 @@ def parse_event_cursor(after: str | None) -> int:
     """Event cursors are event ids; anything else is refused with a clear error."""
     from graphql import GraphQLError
 
-    if after is None or after == "":
-        return 0
-    if not after.isdigit():
-        raise GraphQLError(
-            "after must be the id of an event this run emitted",
-            extensions={"code": "INVALID_INPUT"},
-        )
-    return int(after)
+    try:
+        return event_service.parse_cursor(after)
+    except InvalidInput as error:
+        raise GraphQLError(error.message, extensions={"code": error.code}) from None
 
 
 # The fields a Run shows as they are stored.
