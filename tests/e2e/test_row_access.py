@@ -5,11 +5,14 @@ operator API; `previewPipeline` runs the complete preview (contract, joins, reje
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pytest
 
+from app.analytics.engine import embedded_cursor
+from app.etl.warehouse.duckdb import duckdb_path
 from app.models.user import Role
 from app.services.users import get as get_user
 from tests import factories
@@ -47,9 +50,7 @@ PREVIEW_PIPELINE = """mutation($source: ID!, $spec: JSON!) {
 }"""
 
 # Orders with a tenant column; rows 3 and 5 (lines 4 and 6) break the contract.
-ORDERS_CSV = (
-    "order_id,country,quantity\n1,DE,2\n2,FR,1\n3,DE,-1\n4,FR,3\n5,FR,0\n6,DE,4\n7,IT,-2\n"
-)
+ORDERS_CSV = "order_id,country,quantity\n1,DE,2\n2,FR,1\n3,DE,-1\n4,FR,3\n5,FR,0\n6,DE,4\n7,IT,-2\n"
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ async def test_a_scoped_viewer_reads_only_rows_within_the_scope_everywhere(
     assert code == "FORBIDDEN"
     assert "`country`" in message
 
-    unscoped = (await everyone.data(TABLE_PREVIEW, {"table": "orders", "limit": 5}))
+    unscoped = await everyone.data(TABLE_PREVIEW, {"table": "orders", "limit": 5})
     assert unscoped["tablePreview"]["rowCount"] == frame.height
     all_datasets = (await everyone.data(DATASETS))["datasets"]
     assert {d["name"]: d["rowCount"] for d in all_datasets} == {"orders": frame.height}
@@ -121,7 +122,8 @@ async def test_the_warehouses_own_tables_are_not_readable_as_tables(
     for table in ("_dataflow_rejects", "_dataflow_loads", "_dataflow_watermarks"):
         code, message = error_of(await admin.post(TABLE_PREVIEW, {"table": table, "limit": 5}))
         assert code == "FORBIDDEN", table
-        assert table in message and "rejects(runId)" in message
+        assert table in message
+        assert "rejects(runId)" in message
 
 
 async def quarantining_run(client: GraphQLClient, directory: Path, name: str) -> str:
@@ -237,3 +239,61 @@ async def test_preview_pipeline_runs_the_contract_and_joins(
     assert preview["rejects"][0]["raw"] == {"order_id": 3, "country": "DE", "quantity": -1}
     code, _ = error_of(await operator.post(TABLE_PREVIEW, {"table": "previewed", "limit": 1}))
     assert code == "TABLE_NOT_FOUND"
+
+
+async def seq_rows_read(settings: Settings, table: str) -> int:
+    """Rows PostgreSQL's sequential scans of `table` have returned, by its statistics."""
+    import asyncpg
+
+    dsn = settings.warehouse_target.replace("postgresql+asyncpg://", "postgresql://", 1)
+    connection = await asyncpg.connect(dsn)
+    try:
+        value = await connection.fetchval(
+            "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables "
+            "WHERE schemaname = 'warehouse' AND relname = $1",
+            table,
+        )
+    finally:
+        await connection.close()
+    return int(value or 0)
+
+
+async def test_a_postgres_preview_reads_only_limit_rows_from_the_warehouse(
+    service_settings: Settings,
+) -> None:
+    """PostgreSQL counts the rows its scans return; a preview of 1 row of 50,000 must
+    not scan them all (before, the API copied the whole table and sliced it)."""
+    rows = 50_000
+    table = factories.unique("big")
+    await load(service_settings, table, pl.DataFrame({"id": range(rows), "v": ["x"] * rows}))
+    token = await scoped(service_settings, Role.VIEWER, None)
+    before = await seq_rows_read(service_settings, table)
+    async with live_analytics_server(service_settings) as url:
+        client = GraphQLClient(url, token)
+        shown = await client.data(
+            TABLE_PREVIEW.replace(" rowCount", ""), {"table": table, "limit": 1}
+        )
+    assert shown["tablePreview"]["rows"] == [[0, "x"]]
+    # A backend reports its statistics when it ends, a moment after the API closed it.
+    read = 0
+    async with asyncio.timeout(30):
+        while read == 0:
+            read = await seq_rows_read(service_settings, table) - before
+            await asyncio.sleep(0.1)
+    assert 0 < read < 1_000
+
+
+async def test_a_duckdb_preview_reads_only_limit_rows_from_the_warehouse(
+    server: str, embedded_settings: Settings
+) -> None:
+    """A view whose rows past the 500,000th fail to compute: a preview that read the
+    whole of it (as before) fails; one whose LIMIT runs in DuckDB never reaches them."""
+    with embedded_cursor(duckdb_path(embedded_settings.warehouse_target)) as cursor:
+        cursor.execute(
+            "CREATE VIEW trap AS SELECT i AS id, CASE WHEN i < 500000 THEN 'x' "
+            "ELSE error('read past the limit') END AS v FROM range(1000000) t(i)"
+        )
+    client = GraphQLClient(server, await scoped(embedded_settings, Role.VIEWER, None))
+    query = TABLE_PREVIEW.replace(" rowCount", "")
+    shown = await client.data(query, {"table": "trap", "limit": 2})
+    assert shown["tablePreview"]["rows"] == [[0, "x"], [1, "x"]]
