@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from app.etl.sources import SourceConfig
     from app.etl.spec import PipelineSpec
-    from app.etl.warehouse import Warehouse
+    from app.etl.warehouse.protocol import TableReader
 
 # Rows read to preview a spec: enough that a selective filter still leaves some to show.
 SAMPLE_ROWS = 10_000
@@ -44,11 +44,11 @@ async def preview_pipeline(
     limit: int,
     sample_rows: int = SAMPLE_ROWS,
     params: Mapping[str, Any] | None = None,
-    warehouse: Warehouse | None = None,
+    warehouse: TableReader | None = None,
     join_sources: Mapping[str, SourceConfig] | None = None,
 ) -> PipelinePreview:
     """Run the whole plan (contract, steps, merge-key checks) on the source's first
-    `sample_rows` rows. Joins with a warehouse table need `warehouse`."""
+    `sample_rows` rows. Joins with a warehouse table read it through `warehouse`."""
     reader = open_reader(source, ReadContext(params=params or {}))
     try:
         schema = await reader.schema()

@@ -16,10 +16,11 @@ from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.reader import ReadContext
 from app.etl.spec import parse_spec
 from app.etl.steps_table import JoinStep
-from app.etl.warehouse import open_warehouse
 from app.services import sources as source_service
+from app.services.row_access import CallerTables
 
 if TYPE_CHECKING:
+    from app.analytics.scope import Scope
     from app.config import Settings
     from app.etl.sources import SourceConfig
     from app.etl.spec import PipelineSpec
@@ -76,22 +77,22 @@ async def preview_source(*, settings: Settings, source_id: str, limit: int) -> P
 
 
 async def preview_pipeline(
-    *, settings: Settings, source_id: str, spec: dict[str, Any], limit: int
+    *, settings: Settings, source_id: str, spec: dict[str, Any], limit: int, scope: Scope = ()
 ) -> PreviewResult:
     """The whole plan (contract, steps, joins, merge-key checks) on the source's first
     rows, as `app.etl.preview` runs it, loading nothing: the rows the table would get,
-    and the rows the contract would quarantine with their reasons."""
+    and the rows the contract would quarantine with their reasons. A join with a
+    warehouse table reads it as the caller may (`row_access`: within their scope)."""
     check_limit(limit)
     parsed = parse_spec(spec)
     config = await _source_config(settings, source_id)
-    joins = await _join_sources(settings, parsed)
-    warehouse = open_warehouse(settings.warehouse_target)
-    try:
-        preview = await pipeline_preview.preview_pipeline(
-            config, parsed, limit=limit, warehouse=warehouse, join_sources=joins
-        )
-    finally:
-        await warehouse.close()
+    preview = await pipeline_preview.preview_pipeline(
+        config,
+        parsed,
+        limit=limit,
+        warehouse=CallerTables(settings, scope),
+        join_sources=await _join_sources(settings, parsed),
+    )
     result = result_of(preview.frame, limit, preview.rows_sampled)
     return replace(result, rejects=[_rejected(row) for row in preview.rejects.rows(named=True)])
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.analytics.errors import OutOfScope
-from app.errors import Forbidden, InvalidInput
+from app.errors import DataFlowError, Forbidden, InvalidInput
 from app.etl.names import TABLE_NAME_RULE, is_table_name
 from app.etl.warehouse import open_warehouse
 from app.etl.warehouse.naming import RESERVED_PREFIXES
@@ -73,10 +73,10 @@ def check_readable(table: str) -> str:
 
 
 async def read_table(
-    *, settings: Settings, table: str, scope: Scope, limit: int, count: bool
+    *, settings: Settings, table: str, scope: Scope, limit: int | None, count: bool = False
 ) -> tuple[pl.DataFrame, int | None]:
-    """Up to `limit` rows of `table` within `scope` (the warehouse reads no more), and
-    with `count` how many rows within the scope it holds."""
+    """Up to `limit` (None: all) rows of `table` within `scope` (the warehouse reads no
+    more), and with `count` how many rows within the scope it holds."""
     check_readable(table)
     warehouse = open_warehouse(settings.warehouse_target)
     try:
@@ -86,6 +86,26 @@ async def read_table(
     finally:
         await warehouse.close()
     return read.frame, read.total
+
+
+@dataclass(frozen=True)
+class CallerTables:
+    """The warehouse as one caller may read it, for a pipeline preview's joins: the
+    same policy as `tablePreview` (scope applied, internal tables refused)."""
+
+    settings: Settings
+    scope: Scope
+
+    async def read_table(self, table: str) -> pl.DataFrame:
+        try:
+            frame, _ = await read_table(
+                settings=self.settings, table=table, scope=self.scope, limit=None
+            )
+        except DataFlowError as error:
+            # Said of the join that named the table, not of an argument called `table`.
+            error.path = []
+            raise
+        return frame
 
 
 async def count_rows(*, settings: Settings, tables: list[str], scope: Scope) -> dict[str, int]:

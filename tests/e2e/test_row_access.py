@@ -297,3 +297,56 @@ async def test_a_duckdb_preview_reads_only_limit_rows_from_the_warehouse(
     query = TABLE_PREVIEW.replace(" rowCount", "")
     shown = await client.data(query, {"table": "trap", "limit": 2})
     assert shown["tablePreview"]["rows"] == [[0, "x"], [1, "x"]]
+
+
+async def test_a_preview_joins_warehouse_tables_as_the_caller_may_read_them(
+    server: str, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    await load(
+        embedded_settings,
+        "regions_table",
+        pl.DataFrame({"country": ["DE", "FR", "IT"], "region": ["central", "west", "south"]}),
+    )
+    path = tmp_path / "orders.csv"
+    path.write_text(ORDERS_CSV)
+    operator = GraphQLClient(server, await scoped(embedded_settings, Role.OPERATOR, None))
+    german = GraphQLClient(
+        server, await scoped(embedded_settings, Role.OPERATOR, {"country": ["DE"]})
+    )
+    created = (
+        await operator.data(
+            ops.CREATE_SOURCE, {"input": {"name": "orders_src", "kind": "csv", "uri": str(path)}}
+        )
+    )["createSource"]
+    source = created["source"]["id"]
+    spec = {
+        "steps": [{"join": {"table": "regions_table", "on": ["country"]}}],
+        "destination": {"table": "previewed"},
+    }
+
+    def regions(payload: dict[str, Any]) -> dict[int, str | None]:
+        assert payload["errors"] == [], payload
+        return {row[0]: row[3] for row in payload["preview"]["rows"]}
+
+    everything = regions(
+        (await operator.data(PREVIEW_ROWS, {"source": source, "spec": spec}))["previewPipeline"]
+    )
+    assert everything[2] == "west"
+    # The join's other side holds only the rows within the caller's scope.
+    within = regions(
+        (await german.data(PREVIEW_ROWS, {"source": source, "spec": spec}))["previewPipeline"]
+    )
+    assert within == {
+        key: value if value == "central" else None for key, value in everything.items()
+    }
+
+    internal = {
+        "steps": [{"join": {"table": "_dataflow_rejects", "on": {"order_id": "row_number"}}}],
+        "destination": {"table": "previewed"},
+    }
+    refused = (await operator.data(PREVIEW_ROWS, {"source": source, "spec": internal}))[
+        "previewPipeline"
+    ]
+    assert refused["preview"] is None
+    assert refused["errors"][0]["code"] == "FORBIDDEN"
+    assert "_dataflow_rejects" in refused["errors"][0]["message"]

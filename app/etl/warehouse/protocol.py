@@ -121,6 +121,12 @@ class TableLoad(Protocol):
         ...
 
 
+class TableReader(Protocol):
+    """What a join reads its other side through: a warehouse, or a caller's view of it."""
+
+    async def read_table(self, table: str) -> pl.DataFrame: ...
+
+
 class Warehouse(Protocol):
     async def begin_load(
         self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
