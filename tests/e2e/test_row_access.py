@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import polars as pl
 import pytest
 
 from app.analytics.engine import embedded_cursor
+from app.db import session_scope
 from app.etl.warehouse.duckdb import duckdb_path
 from app.models.user import Role
 from app.services.users import get as get_user
@@ -61,8 +63,6 @@ async def server(embedded_settings: Settings) -> AsyncIterator[str]:
 
 async def scoped(settings: Settings, role: Role, scope: dict[str, Any] | None) -> str:
     """A token of a new user with `role` and analytics `scope`."""
-    from app.db import session_scope
-
     user, token = await factories.make_user(settings, role)
     async with session_scope(settings) as session:
         found = await get_user(session=session, user_id=user.id)
@@ -243,8 +243,6 @@ async def test_preview_pipeline_runs_the_contract_and_joins(
 
 async def seq_rows_read(settings: Settings, table: str) -> int:
     """Rows PostgreSQL's sequential scans of `table` have returned, by its statistics."""
-    import asyncpg
-
     dsn = settings.warehouse_target.replace("postgresql+asyncpg://", "postgresql://", 1)
     connection = await asyncpg.connect(dsn)
     try:
