@@ -21,6 +21,7 @@ from app.services import tables as table_service
 from app.services import users as user_service
 from graph.analytics import caller_scope
 from graph.context import Context
+from graph.mutations.catalog import PipelineValidation, ValidatePipelineInput
 from graph.permissions import IsAdmin, IsOperator, IsViewer, require_role
 from graph.scalars import Long
 from graph.types import (
@@ -53,6 +54,11 @@ class RunFilter:
     statuses: list[RunStatus] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    id_prefix: str | None = strawberry.field(
+        default=None,
+        description="Runs whose id starts with this (at least 4 of 0-9, a-f, -): how a "
+        "short id is resolved.",
+    )
 
     def to_service(self) -> run_service.RunFilter:
         return run_service.RunFilter(
@@ -61,6 +67,7 @@ class RunFilter:
             statuses=self.statuses,
             created_after=self.created_after,
             created_before=self.created_before,
+            id_prefix=self.id_prefix,
         )
 
 
@@ -254,6 +261,28 @@ class Query:
             )
             for row in rows
         ]
+
+    @strawberry.field(
+        permission_classes=[IsOperator],
+        description="Check a pipeline (and the source it declares) as createPipeline or "
+        "updatePipeline would, changing nothing: `pipelines apply --dry-run`.",
+    )
+    async def validate_pipeline(
+        self, info: Info[Context, None], input: ValidatePipelineInput
+    ) -> PipelineValidation:
+        from app.etl.sources.policy import SourcePolicy
+        from graph.types import UserError
+
+        settings = info.context.settings
+        try:
+            draft = input.to_draft()
+            async with info.context.reads() as session:
+                await pipeline_service.validate(
+                    session=session, draft=draft, policy=SourcePolicy.from_settings(settings)
+                )
+        except DataFlowError as error:
+            return PipelineValidation(valid=False, errors=[UserError.from_error(error)])
+        return PipelineValidation(valid=True)
 
 
 @strawberry.type(description="One pipeline's runs: counts, durations of succeeded runs, rows.")

@@ -112,6 +112,7 @@ def create_user(
 
 
 def _create_in_database(email: str, password: str, role: str) -> str:
+    from app.cli.database import database_errors, require_migrated
     from app.cli.processes import settings_or_exit
     from app.db import session_scope
     from app.errors import DataFlowError
@@ -126,8 +127,10 @@ def _create_in_database(email: str, password: str, role: str) -> str:
         async with session_scope(settings) as session:
             return (await user_service.create(session=session, data=data)).id
 
+    require_migrated(settings)
     try:
-        return asyncio.run(create())
+        with database_errors(settings):
+            return asyncio.run(create())
     except DataFlowError as error:
         err.print(f"[red]{error.code}:[/] {error.message}")
         raise typer.Exit(EXIT_ERROR) from None
@@ -177,6 +180,7 @@ def disable_user(
 
 
 def _disable_in_database(email: str) -> None:
+    from app.cli.database import database_errors, require_migrated
     from app.cli.processes import settings_or_exit
     from app.db import session_scope
     from app.errors import DataFlowError, NotFound
@@ -191,8 +195,10 @@ def _disable_in_database(email: str) -> None:
                 raise NotFound(f"no user has the e-mail {email}")
             await user_service.set_active(session=session, user_id=user.id, active=False)
 
+    require_migrated(settings)
     try:
-        asyncio.run(disable())
+        with database_errors(settings):
+            asyncio.run(disable())
     except DataFlowError as error:
         err.print(f"[red]{error.code}:[/] {error.message}")
         raise typer.Exit(EXIT_ERROR) from None

@@ -50,6 +50,36 @@ def apply_plan(api: DataFlowClient, plan: Plan) -> list[Outcome]:
     return outcomes
 
 
+def validate_plan(api: DataFlowClient, plan: Plan) -> list[PipelineFileError]:
+    """Every planned pipeline checked by the server as applying it would be (its source
+    as the files declare it), changing nothing: what `apply --dry-run` reports."""
+    errors: list[PipelineFileError] = []
+    for planned in plan.pipelines:
+        file = planned.file
+        try:
+            api.validate_pipeline(_draft(planned, plan.sources[file.source.name]))
+        except ApiError as failure:
+            line = file.line_of_api_error(failure.path)
+            errors.append(PipelineFileError(file.path, line, failure.code, failure.message))
+    return errors
+
+
+def _draft(planned: PipelinePlan, source: SourcePlan) -> dict[str, Any]:
+    definition = source.definition
+    declared = {"kind": definition.kind, "uri": definition.uri, "options": definition.options}
+    file = planned.file
+    operations = file.operations
+    if planned.existing is None:
+        operations = {k: v for k, v in operations.items() if v != ""}
+    return {
+        "name": file.name,
+        "id": planned.existing["id"] if planned.existing else None,
+        "source": {"name": definition.name, **{k: v for k, v in declared.items() if v is not None}},
+        "spec": file.spec,
+        "operations": operations or None,
+    }
+
+
 def _apply_source(api: DataFlowClient, planned: SourcePlan) -> str:
     if planned.action == "create":
         return api.create_source(planned.fields)["id"]

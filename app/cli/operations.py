@@ -107,6 +107,7 @@ def cleanup(
 
     Works on the metadata database directly (DATABASE_URL): the API has no cleanup.
     """
+    from app.cli.database import database_errors, require_migrated
     from app.cli.processes import settings_or_exit
     from app.db import session_scope
     from app.errors import DataFlowError
@@ -120,6 +121,7 @@ def cleanup(
     except ValueError as error:
         err.print(f"[red]--older-than:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from None
+    require_migrated(settings)
 
     async def main() -> tuple[retention.Removed, int]:
         async with session_scope(settings) as session:
@@ -141,7 +143,8 @@ def cleanup(
             removed = await retention.remove(session=session, run_ids=run_ids)
         return removed, forgotten
 
-    removed, forgotten = asyncio.run(main())
+    with database_errors(settings):
+        removed, forgotten = asyncio.run(main())
     what = f"{removed.runs} runs, {removed.events} events and {forgotten} warehouse records"
     err.print(f"removed {what} older than {older_than}")
 

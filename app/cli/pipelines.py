@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from app.cli.app import EXIT_ERROR, EXIT_USAGE, JsonOption, client
-from app.cli.apply import apply_plan
+from app.cli.apply import apply_plan, validate_plan
 from app.cli.output import err, moment, out, print_json, status, table
 from app.cli.plan import make_plan
 from app.cli.plan_view import applied_summary, plan_document, show_errors, show_plan, summary
@@ -56,6 +56,9 @@ def apply(
     errors.extend(plan.errors)
     outcomes = None if dry_run else apply_plan(api, plan)
     errors.extend(o.error for o in outcomes or [] if o.error is not None)
+    if dry_run:
+        errors.extend(validate_plan(api, plan))
+        errors.sort(key=lambda error: (str(error.path), error.line))
     if json:
         print_json(plan_document(plan, outcomes, errors))
     else:

@@ -26,9 +26,15 @@ def settings_or_exit() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    from app import migrate
+    from app.cli.database import upgrade
 
-    migrate.upgrade(settings.metadata_url)
+    upgrade(settings)
+
+
+def _require_migrated(settings: Settings) -> None:
+    from app.cli.database import require_migrated
+
+    require_migrated(settings)
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -83,6 +89,7 @@ def serve(
     from app import bootstrap
 
     settings = settings_or_exit()
+    _require_migrated(settings)
     credentials = bootstrap.admin_from_environment()
     if credentials and asyncio.run(bootstrap.ensure_first_admin(settings, credentials)):
         err.print(f"admin created: {credentials.email}")
@@ -98,6 +105,7 @@ def worker(
     if settings.redis_url is None:
         err.print("[red]REDIS_URL is not set:[/] `dataflow dev` runs workers in-process")
         raise typer.Exit(2)
+    _require_migrated(settings)
     from dramatiq.cli import main, make_argument_parser
 
     from app.logs import configure_logging
@@ -117,6 +125,7 @@ def scheduler() -> None:
     from app.scheduler import run_forever
 
     settings = settings_or_exit()
+    _require_migrated(settings)
     configure_logging(settings.log_level)
 
     async def main() -> None:

@@ -28,7 +28,10 @@ FollowOption = Annotated[
         "1 if it failed, 4 if it was cancelled.",
     ),
 ]
-RunId = Annotated[str, typer.Argument(help="The run's id.")]
+RunId = Annotated[
+    str, typer.Argument(help="The run's id, or its first characters (at least 4) if unique.")
+]
+SHORT_ID = 8  # what tables show of a run id: enough to tell runs apart, and to type
 STATUSES = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED"]
 
 
@@ -101,7 +104,7 @@ def list_runs(
 
 def _run_row(run: Run) -> list[object]:
     return [
-        run["id"],
+        run["id"][:SHORT_ID],
         _pipeline(run),
         status(run["status"]),
         run["attempt"],
@@ -115,7 +118,8 @@ def _run_row(run: Run) -> list[object]:
 @runs_cli.command("show")
 def show(ctx: typer.Context, run_id: RunId, json: JsonOption = False) -> None:
     """One run: status, counters, timings, error."""
-    run = client(ctx).run(run_id)
+    api = client(ctx)
+    run = api.run(api.run_id(run_id))
     if json:
         print_json(run)
         return
@@ -141,7 +145,8 @@ def show(ctx: typer.Context, run_id: RunId, json: JsonOption = False) -> None:
 @runs_cli.command("cancel")
 def cancel(ctx: typer.Context, run_id: RunId, json: JsonOption = False) -> None:
     """Cancel a run: a queued one ends at once, a running one stops between batches."""
-    run = client(ctx).cancel_run(run_id)
+    api = client(ctx)
+    run = api.cancel_run(api.run_id(run_id))
     if json:
         print_json(run)
         return
@@ -154,6 +159,7 @@ def retry(
 ) -> None:
     """Queue a failed or cancelled run again, as its next attempt."""
     api = client(ctx)
+    run_id = api.run_id(run_id)
     # Follow from the current end of its log, not through the attempt that already ended.
     events = api.run_events(run_id) if follow_run else []
     run = api.retry_run(run_id)
@@ -171,6 +177,7 @@ def logs(
 ) -> None:
     """A run's events, oldest first: stages, progress, retries, the end."""
     api = client(ctx)
+    run_id = api.run_id(run_id)
     events = api.follow_run(run_id) if follow_run else iter(api.run_events(run_id))
     for event in events:
         if json:  # one JSON document per line, as they come

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         User,
     )
 
+FULL_ID_LENGTH = 36  # a uuid as text
+AMBIGUOUS_SHOWN = 10  # the runs an ambiguous id prefix lists
 # A dropped subscription is resumed from the last event seen, this many times in a row.
 RECONNECTS = 5
 
@@ -184,6 +186,14 @@ class DataFlowClient:
             "Pipeline", self._mutate(doc.UPDATE_PIPELINE, "updatePipeline", "pipeline", data)
         )
 
+    def validate_pipeline(self, fields: Mapping[str, Any]) -> None:
+        """Raise the first problem createPipeline or updatePipeline would find, as an
+        ApiError; nothing is changed on the server."""
+        data = {"input": dict(fields)}
+        payload = self._query(doc.VALIDATE_PIPELINE, "validatePipeline", data)
+        if payload["errors"]:
+            raise from_user_error(payload["errors"][0])
+
     # --- runs -----------------------------------------------------------------------
 
     def trigger_run(
@@ -197,6 +207,28 @@ class DataFlowClient:
         if found is None:
             raise ApiError("RUN_NOT_FOUND", f"run {run_id} does not exist")
         return cast("Run", found)
+
+    def run_id(self, text: str) -> str:
+        """The full id of the one run whose id starts with `text` (a whole id is taken as
+        it is); none is RUN_NOT_FOUND, several RUN_ID_AMBIGUOUS, listing them."""
+        if len(text) >= FULL_ID_LENGTH:
+            return text
+        matches = self.runs(AMBIGUOUS_SHOWN + 1, {"idPrefix": text})
+        if len(matches) == 1:
+            return matches[0]["id"]
+        if not matches:
+            raise ApiError("RUN_NOT_FOUND", f"no run id starts with {text!r}")
+        shown = matches[:AMBIGUOUS_SHOWN]
+        listed = "; ".join(
+            f"{run['id']} ({run['pipeline']['name'] if run['pipeline'] else '?'}, "
+            f"{run['status'].lower()}, {run['createdAt']})"
+            for run in shown
+        )
+        more = " and more" if len(matches) > len(shown) else ""
+        raise ApiError(
+            "RUN_ID_AMBIGUOUS",
+            f"{text!r} is the start of {len(shown)}{more} run ids: {listed}; give more of it",
+        )
 
     def runs(self, first: int, where: Mapping[str, Any] | None = None) -> list[Run]:
         """The newest `first` runs matching the filter (at most one page of 200)."""

@@ -70,6 +70,9 @@ CREATE_PIPELINE = f"""mutation($input: CreatePipelineInput!) {{
 UPDATE_PIPELINE = f"""mutation($input: UpdatePipelineInput!) {{
   updatePipeline(input: $input) {{ pipeline {{ {PIPELINE} }} {ERRORS} }}
 }}"""
+VALIDATE_PIPELINE = f"""query($input: ValidatePipelineInput!) {{
+  validatePipeline(input: $input) {{ valid {ERRORS} }}
+}}"""
 
 RUN_BY_ID = f"query($id: ID!) {{ run(id: $id) {{ {RUN} }} }}"
 RUNS = f"""query($first: Int, $after: String, $filter: RunFilter) {{

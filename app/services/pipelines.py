@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
 from app.analytics.datasets import parse_dataset
-from app.errors import AlreadyExists, PipelineNotFound, SourceMalformed, SourceUnreadable
+from app.errors import (
+    AlreadyExists,
+    DataFlowError,
+    InvalidInput,
+    PipelineNotFound,
+    SourceMalformed,
+    SourceNotFound,
+    SourceUnreadable,
+)
 from app.etl.sources import parse_source
 from app.etl.sources.errors import SourceUnavailable
 from app.etl.sources.reader import ReadContext, open_reader
@@ -16,6 +25,7 @@ from app.etl.spec import parse_spec, validate_against_schema
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
+from app.models.source import Source, SourceCreate
 from app.services import sources as source_service
 from app.services.pagination import Page, fetch_records, paginate, record_select
 from app.validation import parse_model
@@ -27,7 +37,6 @@ if TYPE_CHECKING:
 
     from app.etl.sources.policy import SourcePolicy
     from app.models.base import Record
-    from app.models.source import Source
     from app.models.user import User
 
 
@@ -162,16 +171,108 @@ OPERATIONS = ("max_attempts", "timeout_seconds", "concurrency", "schedule", "tim
 
 
 def _apply_operations(pipeline: Pipeline, changes: dict[str, Any]) -> None:
+    checked = _checked_operations(pipeline, changes)
+    for name in OPERATIONS:
+        setattr(pipeline, name, getattr(checked, name))
+    pipeline.updated_at = utcnow()
+
+
+def _checked_operations(pipeline: Pipeline, changes: dict[str, Any]) -> PipelineCreate:
     """Validate the operational settings as a whole (a schedule needs its timezone)."""
     current = {name: getattr(pipeline, name) for name in OPERATIONS}
     merged = {**current, **{k: v for k, v in changes.items() if k in OPERATIONS}}
     if changes.get("schedule") == "":
         merged["schedule"] = None  # an empty schedule removes it
     data = {"name": pipeline.name, "source_id": pipeline.source_id, "spec": pipeline.spec}
-    checked = parse_model(PipelineCreate, {**data, **merged})
-    for name in OPERATIONS:
-        setattr(pipeline, name, getattr(checked, name))
-    pipeline.updated_at = utcnow()
+    return parse_model(PipelineCreate, {**data, **merged})
+
+
+class SourceKindFixed(InvalidInput):
+    code = "SOURCE_KIND_FIXED"
+
+
+@dataclass(frozen=True)
+class SourceDraft:
+    """A source as a pipeline file declares it: by name, with the fields it sets. An
+    existing source of that name would be updated with them, else one created."""
+
+    name: str
+    kind: str | None = None
+    uri: str | None = None
+    options: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A pipeline as createPipeline (no `pipeline_id`) or updatePipeline would get it."""
+
+    name: str
+    spec: dict[str, Any]
+    source_id: str | None = None
+    source: SourceDraft | None = None
+    pipeline_id: str | None = None
+    operations: dict[str, Any] | None = None
+
+
+async def validate(*, session: AsyncSession, draft: Draft, policy: SourcePolicy) -> None:
+    """Run the checks creating or updating the pipeline (and its source) would run, and
+    write nothing: the first problem raises, with its path as the mutation gives it."""
+    source = await _draft_source(session, draft, policy)
+    if draft.pipeline_id is not None:
+        pipeline = await get(session=session, pipeline_id=draft.pipeline_id)
+        if draft.operations:
+            _checked_operations(pipeline, draft.operations)
+    else:
+        fields = {"name": draft.name, "source_id": source.id or "", "spec": draft.spec}
+        parse_model(PipelineCreate, {**fields, **(draft.operations or {})})
+        parse_spec(draft.spec)
+        if await get_by_name(session=session, name=draft.name) is not None:
+            raise AlreadyExists(f"a pipeline named {draft.name!r} already exists", path=["name"])
+    await check_against_source(source, draft.spec, policy)
+
+
+async def _draft_source(session: AsyncSession, draft: Draft, policy: SourcePolicy) -> Source:
+    if draft.source is None:
+        if draft.source_id is None:
+            raise InvalidInput("give sourceId or source", path=["sourceId"])
+        return await source_service.get(session=session, source_id=draft.source_id)
+    try:
+        return await _source_as_declared(session, draft.source, policy)
+    except DataFlowError as error:
+        error.path = ["source", *error.path]
+        raise
+
+
+async def _source_as_declared(
+    session: AsyncSession, declared: SourceDraft, policy: SourcePolicy
+) -> Source:
+    """The source as createSource or updateSource would leave it, not stored: a file's
+    pipeline is checked against the source the file declares, even a new one."""
+    given = {"kind": declared.kind, "uri": declared.uri, "options": declared.options}
+    existing = await source_service.get_by_name(session=session, name=declared.name)
+    if existing is None:
+        if declared.kind is None or declared.uri is None:
+            raise SourceNotFound(
+                f"no source is named {declared.name!r}: give its kind and uri to create it",
+                path=["name"],
+            )
+        fields: dict[str, Any] = {"name": declared.name, **given}
+        fields["options"] = declared.options or {}
+    else:
+        if declared.kind is not None and declared.kind != existing.kind:
+            raise SourceKindFixed(
+                f"source {declared.name!r} is {existing.kind!r} and a source's kind cannot "
+                "change: give the new source another name",
+                path=["kind"],
+            )
+        current = {"name": existing.name, "kind": existing.kind, "uri": existing.uri}
+        fields = {"options": existing.options, **current}
+        fields.update({key: value for key, value in given.items() if value is not None})
+    data = parse_model(SourceCreate, fields)
+    parse_source(data.kind, data.uri, data.options, policy)
+    if existing is None:
+        return Source.model_validate(data, update={"id": ""})
+    return Source.model_validate(data, update={"id": existing.id})
 
 
 async def delete(*, session: AsyncSession, pipeline_id: str) -> Pipeline:

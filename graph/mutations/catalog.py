@@ -82,6 +82,57 @@ class UpdatePipelineInput:
     operations: PipelineOperationsInput | None = None
 
 
+@strawberry.input(description="A source by name, with the fields a pipeline file sets.")
+class SourceDefinitionInput:
+    name: str
+    kind: str | None = None
+    uri: str | None = None
+    options: JSON | None = None
+
+
+@strawberry.input(
+    description="A pipeline to check as createPipeline (no id) or updatePipeline (id) would."
+)
+class ValidatePipelineInput:
+    name: str
+    spec: JSON
+    id: strawberry.ID | None = strawberry.field(
+        default=None, description="The pipeline it would update; none: a new pipeline."
+    )
+    source_id: strawberry.ID | None = None
+    source: SourceDefinitionInput | None = strawberry.field(
+        default=None,
+        description="Instead of sourceId: the source as it would be after createSource "
+        "(no source has the name) or updateSource with these fields; nothing is stored.",
+    )
+    operations: PipelineOperationsInput | None = None
+
+    def to_draft(self) -> pipeline_service.Draft:
+        declared = self.source
+        source = None
+        if declared is not None:
+            source = pipeline_service.SourceDraft(
+                name=declared.name,
+                kind=declared.kind,
+                uri=declared.uri,
+                options=json_object(declared.options, "options"),
+            )
+        return pipeline_service.Draft(
+            name=self.name,
+            spec=json_object(self.spec, "spec") or {},
+            source_id=str(self.source_id) if self.source_id is not None else None,
+            source=source,
+            pipeline_id=str(self.id) if self.id is not None else None,
+            operations=self.operations.changes() if self.operations else None,
+        )
+
+
+@strawberry.type(description="What validatePipeline found: no errors means it would apply.")
+class PipelineValidation:
+    valid: bool
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.input
 class PreviewPipelineInput:
     source_id: strawberry.ID

@@ -118,13 +118,14 @@ class Dataflow:
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
-    def as_admin(self, *args: str, cwd: Path | None = None) -> Result:
+    def as_admin(self, *args: str, cwd: Path | None = None, **extra_env: str) -> Result:
         """As on a local dev server: the admin variables log the CLI in."""
         return self(
             *args,
             cwd=cwd,
             DATAFLOW_ADMIN_EMAIL=ADMIN_EMAIL,
             DATAFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            **extra_env,
         )
 
 

@@ -261,17 +261,25 @@ INVALID = [
 ]
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["apply", "dry run"])
 @pytest.mark.parametrize(("text", "line", "code"), INVALID)
 def test_an_invalid_file_fails_naming_the_file_and_line(
-    dataflow: Dataflow, server: Server, tmp_path: Path, text: str, line: int, code: str
+    dataflow: Dataflow,
+    server: Server,
+    tmp_path: Path,
+    text: str,
+    line: int,
+    code: str,
+    dry_run: list[str],
 ) -> None:
+    """A dry run reports what the apply would: the same file, line and code."""
     name = unique("invalid")
     csv = server.write_csv(orders_rows(3))
     path = write(
         tmp_path, "bad.yaml", textwrap.dedent(text).format(name=name, source=name, csv=csv)
     )
 
-    result = dataflow.as_admin("pipelines", "apply", "-f", str(path))
+    result = dataflow.as_admin("pipelines", "apply", "-f", str(path), *dry_run)
 
     assert result.code == 1
     assert f"{path}:{line}: {code}:" in result.stderr
@@ -289,3 +297,164 @@ def test_one_invalid_file_does_not_stop_the_others(
     assert result.code == 1
     assert f"{bad}:2: SOURCE_NOT_FOUND:" in result.stderr
     assert stored_pipeline(server, names["name"]) is not None
+
+
+def stored_source(server: Server, name: str) -> tuple[str, str] | None:
+    with sqlite3.connect(server.metadata_db) as db:
+        row = db.execute("SELECT kind, uri FROM sources WHERE name = ?", (name,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+# What a CI check of pipeline files must catch, each in a file whose source is new (so it
+# is checked against the source the file declares, which the server does not have yet).
+INVALID_FOR_A_DRY_RUN = [
+    pytest.param(
+        """\
+            name: {name}
+            source: {{name: {source}, kind: csv, uri: {csv}}}
+            steps:
+              - filtr: "status <> 'cancelled'"
+            destination: {{table: t_{name}, mode: append}}
+            """,
+        4,
+        "UNKNOWN_STEP",
+        id="a step typo",
+    ),
+    pytest.param(
+        """\
+            name: {name}
+            source: {{name: {source}, kind: csv, uri: {csv}}}
+            steps:
+              - derive:
+                  margin: "nosuch * 2"
+            destination: {{table: t_{name}, mode: append}}
+            """,
+        5,
+        "EXPRESSION_INVALID",
+        id="an unknown column",
+    ),
+    pytest.param(
+        """\
+            name: {name}
+            source: {{name: {source}, kind: csv, uri: {csv}}}
+            steps:
+              - filter: "status = 'paid"
+            destination: {{table: t_{name}, mode: append}}
+            """,
+        4,
+        "EXPRESSION_INVALID",
+        id="an unterminated string",
+    ),
+    pytest.param(
+        """\
+            name: {name}
+            source: {{name: {source}, kind: csv, uri: {csv}}}
+            destination:
+              table: t_{name}
+              mode: upsert
+            """,
+        5,
+        "SPEC_INVALID",
+        id="mode upsert",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "code"), INVALID_FOR_A_DRY_RUN)
+def test_a_dry_run_validates_through_the_server_and_exits_1_naming_the_line(
+    dataflow: Dataflow, server: Server, tmp_path: Path, text: str, line: int, code: str
+) -> None:
+    name = unique("dry")
+    csv = server.write_csv(orders_rows(3))
+    path = write(
+        tmp_path, "bad.yaml", textwrap.dedent(text).format(name=name, source=name, csv=csv)
+    )
+
+    result = dataflow.as_admin("pipelines", "apply", "-f", str(path), "--dry-run")
+
+    assert result.code == 1, result.stdout + result.stderr
+    assert f"pipeline {name}: create" in result.stdout  # the diff, as before
+    assert "dry run, nothing changed" in result.stdout
+    assert f"{path}:{line}: {code}:" in result.stderr
+    assert stored_pipeline(server, name) is None
+    assert stored_source(server, name) is None  # its new source was not created either
+
+
+def test_a_dry_run_of_a_bad_change_to_an_existing_pipeline_fails_and_keeps_it(
+    dataflow: Dataflow, server: Server, tmp_path: Path
+) -> None:
+    path, names = orders_file(server, tmp_path)
+    assert dataflow.as_admin("pipelines", "apply", "-f", str(path)).code == 0
+    good = path.read_text()
+    other_csv = server.write_csv(orders_rows(2), header="order_id,state")
+    path.write_text(
+        good.replace("status <> 'cancelled'", "nosuch > 1")
+        .replace(names["csv"], other_csv)
+        .replace("max_attempts: 2", "max_attempts: 500")
+    )
+
+    result = dataflow.as_admin("pipelines", "apply", "-f", str(path), "--dry-run")
+
+    assert result.code == 1
+    assert f"pipeline {names['name']}: update (version 1 -> 2)" in result.stdout
+    assert f"{path}:13: INVALID_INPUT: max_attempts:" in result.stderr  # the first problem
+    stored = stored_pipeline(server, names["name"])
+    assert stored is not None
+    assert (stored["version"], stored["versions"], stored["max_attempts"]) == (1, 1, 2)
+    assert stored_source(server, names["source"]) == ("csv", names["csv"])
+
+
+def test_a_dry_run_checks_the_new_source_uri_the_file_declares(
+    dataflow: Dataflow, server: Server, tmp_path: Path
+) -> None:
+    """The spec is checked against the source as the file would leave it: a column that
+    the server's copy of the source has, but the file's new uri has not, is refused."""
+    path, names = orders_file(server, tmp_path)
+    assert dataflow.as_admin("pipelines", "apply", "-f", str(path)).code == 0
+    without_status = server.write_csv(["1,2,1.5"], header="order_id,quantity,unit_price")
+    path.write_text(path.read_text().replace(names["csv"], without_status))
+
+    result = dataflow.as_admin("pipelines", "apply", "-f", str(path), "--dry-run")
+
+    assert result.code == 1
+    assert f"{path}:7: EXPRESSION_INVALID:" in result.stderr  # the filter on `status`
+    assert stored_source(server, names["source"]) == ("csv", names["csv"])
+
+
+def test_a_dry_run_of_valid_files_exits_0_and_the_apply_that_follows_works(
+    dataflow: Dataflow, server: Server, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pipelines"
+    _, names = orders_file(server, folder)
+    paid = unique("paid")
+    write(folder, "paid.yml", PAID.format(name=paid, source=names["source"], table=unique("t")))
+
+    dry = dataflow.as_admin("pipelines", "apply", "-f", str(folder), "--dry-run")
+    applied = dataflow.as_admin("pipelines", "apply", "-f", str(folder))
+    dry_again = dataflow.as_admin("pipelines", "apply", "-f", str(folder), "--dry-run", "--json")
+
+    assert dry.code == 0, dry.stderr
+    assert "dry run, nothing changed: pipelines: 2 to create" in dry.stdout
+    assert dry.stderr == ""
+    assert applied.code == 0, applied.stderr
+    assert dry_again.code == 0, dry_again.stderr
+    assert dry_again.json()["errors"] == []
+
+
+def test_a_dry_run_needs_the_role_apply_needs(
+    dataflow: Dataflow, server: Server, tmp_path: Path
+) -> None:
+    email = f"{unique('viewer')}@example.com"
+    created = dataflow.as_admin(
+        "users", "create", "--email", email, "--password", "a viewer password", "--role", "viewer"
+    )
+    key = dataflow.as_admin("apikeys", "create", "--name", "v", "--user", email, "--json").json()
+    path, _ = orders_file(server, tmp_path)
+
+    result = dataflow(
+        "pipelines", "apply", "-f", str(path), "--dry-run", DATAFLOW_TOKEN=key["secret"]
+    )
+
+    assert created.code == 0, created.stderr
+    assert result.code == 3
+    assert "FORBIDDEN" in result.stderr
