@@ -14,11 +14,11 @@ import polars as pl
 from app.errors import TransformFailed
 from app.etl.casting import cast_to
 from app.etl.contract_types import type_name
-from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN, SOURCE_COLUMN
+from app.etl.sources.reader import LOCATION_COLUMNS, REASON_COLUMN, ROW_COLUMN, SOURCE_COLUMN
 from app.etl.step_base import first_line
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from app.etl.contract import Contract
 
@@ -30,24 +30,28 @@ REJECT_SCHEMA = pl.Schema(
 
 @dataclass(frozen=True)
 class RowRules:
-    """What a row must satisfy: declared types, required columns, checks."""
+    """What a row must satisfy: the reader's verdict (REASON_COLUMN), declared types,
+    finite floats, required columns, checks."""
 
     casts: dict[str, pl.DataType]
     required: tuple[str, ...] = ()
     checks: tuple[tuple[str, pl.Expr], ...] = ()
     required_reason: str = "column `{}` is required but missing"
+    finite: Callable[[str], bool] | None = None
+    """Whether a float column must hold finite values (None: no column must)."""
 
     @classmethod
-    def for_source(cls, contract: Contract | None, cursor: str | None) -> RowRules | None:
+    def for_source(cls, contract: Contract | None, cursor: str | None) -> RowRules:
         """Rules on rows as read; an incremental cursor is required (a row without one
         could never be judged older than the watermark)."""
         required = [*(contract.required if contract else []), *([cursor] if cursor else [])]
-        if contract is None and not required:
-            return None
         return cls(
             casts=contract.declared() if contract else {},
             required=tuple(dict.fromkeys(required)),
             checks=tuple(contract.check_expressions()) if contract else (),
+            finite=(lambda name: not contract.non_finite_allowed(name))
+            if contract
+            else (lambda _name: True),
         )
 
     @classmethod
@@ -81,7 +85,10 @@ def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.D
     failed = [
         pl.when(check.not_()).then(pl.lit(f"check failed: {text}")) for text, check in rules.checks
     ]
-    reasons = [pl.col(flag.meta.output_name()) for flag in flags] + missing + failed
+    read = [pl.col(REASON_COLUMN)] if REASON_COLUMN in schema else []
+    cast_flags = [pl.col(flag.meta.output_name()) for flag in flags]
+    finite = _non_finite(pl.Schema({**schema, **rules.casts}), rules)
+    reasons = read + cast_flags + finite + missing + failed
     try:
         judged = (
             frame.lazy()
@@ -103,9 +110,19 @@ def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.D
     return judged.filter(~bad).drop(REASON), rejected_rows(frame.filter(bad), judged.filter(bad))
 
 
-def _first_reason(reasons: list[pl.Expr]) -> pl.Expr:
-    first = pl.coalesce(reasons) if reasons else pl.lit(None, pl.String)
-    return first.alias(REASON)
+def _non_finite(schema: pl.Schema, rules: RowRules) -> list[pl.Expr]:
+    """Reasons for float values that are not finite (null is not a float value)."""
+    if rules.finite is None:
+        return []
+    return [
+        pl.when(~pl.col(name).is_finite()).then(
+            pl.concat_str(
+                pl.lit(f"column `{name}` is not a finite number: "), pl.col(name).cast(pl.String)
+            )
+        )
+        for name, dtype in schema.items()
+        if dtype.is_float() and name not in LOCATION_COLUMNS and rules.finite(name)
+    ]
 
 
 def _cast_failure(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:

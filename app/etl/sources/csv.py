@@ -13,7 +13,8 @@ from app.errors import SourceInvalid, SourceMalformed, SourceUnreadable
 from app.etl.sources.config import CsvSource
 from app.etl.sources.csv_chunks import Chunk, iter_chunks
 from app.etl.sources.csv_diagnose import describe_failure
-from app.etl.sources.reader import ROW_COLUMN
+from app.etl.sources.csv_rows import with_row_reasons
+from app.etl.sources.reader import REASON_COLUMN, ROW_COLUMN
 from app.etl.sources.temporal import infer_temporal_types, parse_temporal, text_schema
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ SAMPLE_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _MIN_BLOCK = 64 * 1024
+# Reads are sized from the rows seen so far, but never past this: one huge record early
+# on must not make the next read rows x its width (a 10 MB field: gigabytes).
+MAX_BLOCK = 32 * 1024 * 1024
 
 
 def sample_csv_schema(handle: BinaryIO, options: CsvOptions) -> pl.Schema:
@@ -47,6 +51,7 @@ def sample_csv_schema(handle: BinaryIO, options: CsvOptions) -> pl.Schema:
     except pl.exceptions.PolarsError as error:
         names = _header_schema(header, options)
         raise _malformed(Chunk(sample, _first_line(options)), names, options, error) from None
+    _check_names(frame.columns)
     schema = infer_temporal_types(frame) if options.infer_types else frame.schema
     for name in frame.columns:
         if frame[name].null_count() == frame.height:
@@ -69,7 +74,7 @@ def csv_frames(
         # batch_rows so a parsed block rarely needs splitting.
         if not rows_seen:
             return min(_MIN_BLOCK * 16, batch_rows * 100)
-        return max(_MIN_BLOCK, int(batch_rows * bytes_seen / rows_seen * 0.97))
+        return min(MAX_BLOCK, max(_MIN_BLOCK, int(batch_rows * bytes_seen / rows_seen * 0.97)))
 
     _read_header(handle, options)
     for chunk in _chunks(handle, options, block_bytes):
@@ -97,9 +102,20 @@ def _parse_chunk(chunk: Chunk, schema: pl.Schema, options: CsvOptions) -> pl.Dat
         text = pl.read_csv(
             chunk.data, has_header=False, schema=text_schema(schema), **options.polars_options()
         )
-        return parse_temporal(text, schema).with_columns(_line_numbers(chunk, text))
+        frame = parse_temporal(text, schema).with_columns(_line_numbers(chunk, text))
     except pl.exceptions.PolarsError as error:
         raise _malformed(chunk, schema, options, error) from None
+    return with_row_reasons(frame, text, chunk, options)
+
+
+def _check_names(names: list[str]) -> None:
+    """A column without a name cannot become a table column: say which one it is."""
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            raise SourceMalformed(
+                f"line 1: header column {position} has no name",
+                details={"line": 1, "column_position": position},
+            )
 
 
 def _line_numbers(chunk: Chunk, text: pl.DataFrame) -> pl.Series:
@@ -182,7 +198,7 @@ def iter_csv_batches(
     schema = schema or read_csv_schema(source)
     with _open(source.path) as handle:
         for frame in csv_frames(handle, source.options, schema, batch_rows):
-            yield from frame.drop(ROW_COLUMN).iter_slices(batch_rows)
+            yield from frame.drop(ROW_COLUMN, REASON_COLUMN, strict=False).iter_slices(batch_rows)
 
 
 def _single_csv(config: SourceConfig) -> CsvSource:

@@ -209,7 +209,7 @@ class StagedLoad:
         )
         return highest, text
 
-    async def abort(self) -> None:
+    async def abort(self, *, keep_rejects: bool = False) -> None:
         if self._finished:
             return
         self._finished = True
@@ -220,7 +220,9 @@ class StagedLoad:
                 await self._db.reset()
                 async with self._db.transaction():
                     if await ledger.owns(self._db, self._run_id, self._options.attempt):
-                        await discard(self._db, self._run_id, self._staging)
+                        await discard(
+                            self._db, self._run_id, self._staging, keep_rejects=keep_rejects
+                        )
         finally:
             await self._db.close()
 
@@ -238,7 +240,7 @@ class StagedLoad:
             await self._db.close()
 
 
-async def discard(db: Database, run_id: str, staging: str) -> None:
-    """Everything a run left, gone; in the caller's transaction."""
+async def discard(db: Database, run_id: str, staging: str, *, keep_rejects: bool = False) -> None:
+    """Everything a run left, gone (but its rejects, if asked); in the caller's transaction."""
     await db.execute(f"DROP TABLE IF EXISTS {db.qualify(staging)}")
-    await ledger.forget_run(db, run_id)
+    await ledger.forget_run(db, run_id, keep_rejects=keep_rejects)
