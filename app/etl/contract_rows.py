@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from app.etl.contract import Contract
 
 REASON = "_dataflow_reason"
+_NUL, _NUL_SYMBOL = "\x00", "\u2400"
 REJECT_SCHEMA = pl.Schema(
     {"source": pl.String(), "row_number": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
 )
@@ -149,5 +150,12 @@ def rejected_rows(raw: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Int64)
         .alias("row_number"),
     ]
-    raw_json = pl.struct(data).struct.json_encode() if data else pl.lit("{}")
+    # PostgreSQL's jsonb cannot hold a NUL character: show it as the symbol for one.
+    values = [
+        pl.col(name).str.replace_all(_NUL, _NUL_SYMBOL, literal=True)
+        if raw.schema[name] == pl.String
+        else pl.col(name)
+        for name in data
+    ]
+    raw_json = pl.struct(values).struct.json_encode() if data else pl.lit("{}")
     return raw.select(*location, judged.get_column(REASON).alias("reason"), raw_json.alias("raw"))

@@ -213,7 +213,7 @@ class StagedLoad:
         if self._finished:
             return
         self._finished = True
-        await self._jobs.cancel()
+        await self._settle(keep=keep_rejects)
         try:
             with self._db.errors(f"cannot discard the load into {self._table}"):
                 # A batch or the apply may have been cut off mid-statement.
@@ -232,12 +232,20 @@ class StagedLoad:
         self._finished = True
         try:
             # Batches already encoded are worth committing: the next attempt skips them.
+            await self._settle(keep=True)
+        finally:
+            await self._db.close()
+
+    async def _settle(self, *, keep: bool) -> None:
+        """Let the batch writes under way finish (`keep`), or stop them."""
+        if not keep:
+            await self._jobs.cancel()
+            return
+        try:
             # When the connection is what failed, this fails fast.
             await self._jobs.finish()
         except Exception:
             await self._jobs.cancel()
-        finally:
-            await self._db.close()
 
 
 async def discard(db: Database, run_id: str, staging: str, *, keep_rejects: bool = False) -> None:
