@@ -51,6 +51,7 @@ class Case:
     written: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     contract: dict[str, Any] | None = None
+    batch_rows: int = 2
 
 
 CASES = [
@@ -127,6 +128,7 @@ CASES = [
         "huge_field",
         HEADER + b"1,a,1.5\n2," + b"x" * (10 * 1024 * 1024) + b",2.5\n3,c,3.5\n",
         written=3,
+        batch_rows=25_000,  # the default ETL_BATCH_ROWS: reads were sized from it
     ),
     Case("empty_header_name", b"id,,amount\n1,a,1.5\n", error=("SOURCE_MALFORMED", "column 2")),
     Case(
@@ -175,7 +177,7 @@ async def load(
         warehouse=warehouse,
         run_id=run_id,
         emit=ignore,
-        batch_rows=2,
+        batch_rows=case.batch_rows,
     )
 
 
