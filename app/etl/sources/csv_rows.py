@@ -54,13 +54,14 @@ def _short_rows(text: pl.DataFrame, chunk: Chunk, options: CsvOptions) -> list[p
 def field_counts(data: bytes, options: CsvOptions) -> pl.Series:
     """Fields in each record of `data` (whole records); a blank line has none.
 
-    Quoted fields are cut out first (a doubled quote inside one is two adjacent quoted
-    runs), so the separators and line breaks left are the record's own.
+    Quoted runs are replaced first (a doubled quote inside a field splits it into two
+    adjacent runs), so the separators and line breaks left are the record's own.
     """
     text = pl.Series("record", [data.decode("utf-8", errors="replace")])
     if options.quote_char:
         quote = re.escape(options.quote_char)
-        text = text.str.replace_all(f"{quote}[^{quote}]*{quote}", "")
+        # Each quoted run becomes one plain character: `""` is a field, not a blank line.
+        text = text.str.replace_all(f"{quote}[^{quote}]*{quote}", "q")
     records = text.str.split("\n").explode()
     if data.endswith(b"\n"):
         records = records.head(-1)
