@@ -18,7 +18,7 @@ from app.etl.sources.reader import REASON_COLUMN
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TEXT = st.text(alphabet=st.sampled_from(['a', ",", '"', "\n", "é", " ", ";"]), max_size=6)
+TEXT = st.text(alphabet=st.sampled_from(["a", ",", '"', "\n", "é", " ", ";"]), max_size=6)
 
 
 def counts(data: bytes, **options: Any) -> list[int]:
