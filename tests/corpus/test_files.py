@@ -131,6 +131,23 @@ CASES = [
         batch_rows=25_000,  # the default ETL_BATCH_ROWS: reads were sized from it
     ),
     Case("empty_header_name", b"id,,amount\n1,a,1.5\n", error=("SOURCE_MALFORMED", "column 2")),
+    Case("blank_header_name", b"id, ,amount\n1,a,1.5\n", error=("SOURCE_MALFORMED", "column 2")),
+    Case(
+        "repeated_header_name",
+        b"id,name,name\n1,a,b\n",
+        error=("SOURCE_MALFORMED", "header column 3 `name` repeats column 2"),
+    ),
+    Case(
+        "header_names_equal_but_case",
+        b"id,Name,name\n1,a,b\n",
+        error=("SOURCE_MALFORMED", "header column 3 `name` repeats column 2 `Name`"),
+    ),
+    Case(
+        "reserved_header_name",
+        b"id,_dataflow_row\n1,2\n",
+        error=("SOURCE_MALFORMED", "header column 2 `_dataflow_row`"),
+    ),
+    Case("integer_past_64_bits", HEADER + b"99999999999999999999999,a,1.5\n", written=1),
     Case(
         "nul_byte",
         HEADER + b"1,a,1.5\n2,b\x00c,2.5\n3,c,3.5\n",

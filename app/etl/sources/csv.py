@@ -13,6 +13,7 @@ from app.errors import SourceInvalid, SourceMalformed, SourceUnreadable
 from app.etl.sources.config import CsvSource
 from app.etl.sources.csv_chunks import Chunk, iter_chunks
 from app.etl.sources.csv_diagnose import describe_failure
+from app.etl.sources.csv_header import check_header
 from app.etl.sources.csv_rows import with_row_reasons
 from app.etl.sources.reader import REASON_COLUMN, ROW_COLUMN
 from app.etl.sources.temporal import infer_temporal_types, parse_temporal, text_schema
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 SAMPLE_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+# Integers past 64 bits: no warehouse column holds them, so they stay text.
+_WIDER_THAN_WAREHOUSES = (pl.Int128(), pl.UInt128())
 _MIN_BLOCK = 64 * 1024
 # Reads are sized from the rows seen so far, but never past this: one huge record early
 # on must not make the next read rows x its width (a 10 MB field: gigabytes).
@@ -36,6 +39,7 @@ MAX_BLOCK = 32 * 1024 * 1024
 def sample_csv_schema(handle: BinaryIO, options: CsvOptions) -> pl.Schema:
     """Columns from the header, typed from a sample; a column with no value is `Null`."""
     header = _read_header(handle, options)
+    check_header(header, options)
     sample = next(_chunks(handle, options, lambda: SAMPLE_BYTES), Chunk(b"", 0)).data
     if not options.header and not sample:
         raise SourceMalformed("the file is empty; expected at least one row")
@@ -51,11 +55,12 @@ def sample_csv_schema(handle: BinaryIO, options: CsvOptions) -> pl.Schema:
     except pl.exceptions.PolarsError as error:
         names = _header_schema(header, options)
         raise _malformed(Chunk(sample, _first_line(options)), names, options, error) from None
-    _check_names(frame.columns)
     schema = infer_temporal_types(frame) if options.infer_types else frame.schema
     for name in frame.columns:
         if frame[name].null_count() == frame.height:
             schema[name] = pl.Null()  # no evidence: files of a glob may say more
+        elif schema[name] in _WIDER_THAN_WAREHOUSES:
+            schema[name] = pl.String()  # kept exact, as text; a contract may cast it
     return schema
 
 
@@ -106,16 +111,6 @@ def _parse_chunk(chunk: Chunk, schema: pl.Schema, options: CsvOptions) -> pl.Dat
     except pl.exceptions.PolarsError as error:
         raise _malformed(chunk, schema, options, error) from None
     return with_row_reasons(frame, text, chunk, options)
-
-
-def _check_names(names: list[str]) -> None:
-    """A column without a name cannot become a table column: say which one it is."""
-    for position, name in enumerate(names, start=1):
-        if not name.strip():
-            raise SourceMalformed(
-                f"line 1: header column {position} has no name",
-                details={"line": 1, "column_position": position},
-            )
 
 
 def _line_numbers(chunk: Chunk, text: pl.DataFrame) -> pl.Series:

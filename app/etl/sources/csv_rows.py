@@ -58,7 +58,7 @@ def field_counts(data: bytes, options: CsvOptions) -> pl.Series:
     adjacent runs), so the separators and line breaks left are the record's own.
     """
     text = pl.Series("record", [data.decode("utf-8", errors="replace")])
-    if options.quote_char:
+    if options.quote_char and options.quote_char.encode() in data:
         quote = re.escape(options.quote_char)
         # Each quoted run becomes one plain character: `""` is a field, not a blank line.
         text = text.str.replace_all(f"{quote}[^{quote}]*{quote}", "q")
