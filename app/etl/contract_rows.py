@@ -14,6 +14,7 @@ import polars as pl
 from app.errors import TransformFailed
 from app.etl.casting import cast_to
 from app.etl.contract_types import type_name
+from app.etl.sources.csv_rows import nul_byte_reasons
 from app.etl.sources.reader import LOCATION_COLUMNS, REASON_COLUMN, ROW_COLUMN, SOURCE_COLUMN
 from app.etl.step_base import first_line
 
@@ -40,6 +41,8 @@ class RowRules:
     required_reason: str = "column `{}` is required but missing"
     finite: Callable[[str], bool] | None = None
     """Whether a float column must hold finite values (None: no column must)."""
+    as_read: bool = False
+    """Rows as a reader gave them: its REASON_COLUMN decides first, else NUL bytes."""
 
     @classmethod
     def for_source(cls, contract: Contract | None, cursor: str | None) -> RowRules:
@@ -53,6 +56,7 @@ class RowRules:
             finite=(lambda name: not contract.non_finite_allowed(name))
             if contract
             else (lambda _name: True),
+            as_read=True,
         )
 
     @classmethod
@@ -66,7 +70,8 @@ class RowRules:
 def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows that keep the rules, cast to the declared types; their rejects)."""
     schema = frame.schema
-    flags = [
+    # Judged on the values as read, before the casts: what the reader found comes first.
+    flags = [*_as_read(schema, rules)] + [
         _cast_failure(name, schema[name], dtype).alias(f"_dataflow_bad_{index}")
         for index, (name, dtype) in enumerate(rules.casts.items())
         if name in schema and schema[name] != dtype
@@ -86,10 +91,9 @@ def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.D
     failed = [
         pl.when(check.not_()).then(pl.lit(f"check failed: {text}")) for text, check in rules.checks
     ]
-    read = [pl.col(REASON_COLUMN)] if REASON_COLUMN in schema else []
-    cast_flags = [pl.col(flag.meta.output_name()) for flag in flags]
+    flagged = [pl.col(flag.meta.output_name()) for flag in flags]
     finite = _non_finite(pl.Schema({**schema, **rules.casts}), rules)
-    reasons = read + cast_flags + finite + missing + failed
+    reasons = flagged + finite + missing + failed
     try:
         judged = (
             frame.lazy()
@@ -109,6 +113,17 @@ def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.D
     if not bad.any():
         return judged.drop(REASON), pl.DataFrame(schema=REJECT_SCHEMA)
     return judged.filter(~bad).drop(REASON), rejected_rows(frame.filter(bad), judged.filter(bad))
+
+
+def _as_read(schema: pl.Schema, rules: RowRules) -> list[pl.Expr]:
+    """The reader's verdict: a reader that judged its rows sends REASON_COLUMN (NUL
+    bytes included); other rows' text values are searched for NUL bytes here."""
+    if not rules.as_read:
+        return []
+    if REASON_COLUMN in schema:
+        return [pl.col(REASON_COLUMN).alias("_dataflow_bad_read")]
+    nul = nul_byte_reasons(schema)
+    return [pl.coalesce(nul).alias("_dataflow_bad_read")] if nul else []
 
 
 def _non_finite(schema: pl.Schema, rules: RowRules) -> list[pl.Expr]:

@@ -52,6 +52,7 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     contract: dict[str, Any] | None = None
     batch_rows: int = 2
+    kind: str = "csv"
 
 
 CASES = [
@@ -155,6 +156,13 @@ CASES = [
         written=2,
     ),
     Case(
+        "nul_byte_in_json",
+        b'{"id": 1, "name": "a\\u0000b", "amount": 1.5}\n{"id": 2, "name": "c", "amount": 2.5}\n',
+        rejects=((1, "NUL byte in column `name`"),),
+        written=1,
+        kind="ndjson",
+    ),
+    Case(
         "unterminated_quote", HEADER + b'1,"a,1.5\n2,b,2.5\n', error=("SOURCE_MALFORMED", "line 2")
     ),
     Case("bad_utf8", HEADER + b"1,\xff\xfe,1.5\n", error=("SOURCE_MALFORMED", "line 2")),
@@ -183,13 +191,13 @@ async def ignore(kind: str, stage: str, payload: dict[str, Any]) -> None:
 async def load(
     warehouse: Warehouse, tmp_path: Path, case: Case, data: bytes, table: str, run_id: str
 ) -> LoadResult:
-    path = tmp_path / f"{case.name}_{uuid.uuid4().hex[:6]}.csv"
+    path = tmp_path / f"{case.name}_{uuid.uuid4().hex[:6]}.{case.kind}"
     path.write_bytes(data)
     spec: dict[str, Any] = {"destination": {"table": table, "mode": "replace"}}
     if case.contract is not None:
         spec["contract"] = case.contract
     return await run_pipeline(
-        source=parse_source("csv", str(path), case.options, SourcePolicy((tmp_path,))),
+        source=parse_source(case.kind, str(path), case.options, SourcePolicy((tmp_path,))),
         spec=parse_spec(spec),
         warehouse=warehouse,
         run_id=run_id,

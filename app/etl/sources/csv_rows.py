@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from app.etl.sources.reader import REASON_COLUMN
+from app.etl.sources.reader import LOCATION_COLUMNS, REASON_COLUMN
 
 if TYPE_CHECKING:
     from app.etl.sources.csv_chunks import Chunk
@@ -25,14 +25,12 @@ _NUL = "\x00"
 def with_row_reasons(
     frame: pl.DataFrame, text: pl.DataFrame, chunk: Chunk, options: CsvOptions
 ) -> pl.DataFrame:
-    """`frame` with REASON_COLUMN when any row of `text` (its parse as read) is bad."""
+    """`frame` with REASON_COLUMN: why each row of `text` (its parse as read) is bad, or
+    null. Always there, so the contract knows these rows were checked for NUL bytes."""
     reasons = [*_short_rows(text, chunk, options), *_nul_bytes(text, chunk)]
     if not reasons:
-        return frame
-    reason = text.select(pl.coalesce(reasons).alias(REASON_COLUMN)).to_series()
-    if reason.null_count() == reason.len():
-        return frame
-    return frame.with_columns(reason)
+        return frame.with_columns(pl.lit(None, pl.String).alias(REASON_COLUMN))
+    return frame.with_columns(text.select(pl.coalesce(reasons).alias(REASON_COLUMN)).to_series())
 
 
 def _short_rows(text: pl.DataFrame, chunk: Chunk, options: CsvOptions) -> list[pl.Expr]:
@@ -75,13 +73,19 @@ def field_counts(data: bytes, options: CsvOptions) -> pl.Series:
 
 
 def _nul_bytes(text: pl.DataFrame, chunk: Chunk) -> list[pl.Expr]:
-    # PostgreSQL text cannot hold NUL; DuckDB can. Rejected on both, so both agree.
+    # One search of the raw block spares the per-column search of clean blocks.
     if b"\x00" not in chunk.data:
         return []
+    return nul_byte_reasons(text.schema)
+
+
+def nul_byte_reasons(schema: pl.Schema) -> list[pl.Expr]:
+    """Why a row is bad when a text value holds a NUL byte: PostgreSQL text cannot hold
+    one while DuckDB can, so both warehouses reject such rows alike."""
     return [
         pl.when(pl.col(name).str.contains(_NUL, literal=True)).then(
             pl.lit(f"NUL byte in column `{name}`")
         )
-        for name, dtype in text.schema.items()
-        if dtype == pl.String
+        for name, dtype in schema.items()
+        if dtype == pl.String and name not in LOCATION_COLUMNS
     ]
