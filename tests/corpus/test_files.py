@@ -245,3 +245,20 @@ async def test_a_bad_file_fails_typed_or_quarantines_its_rows(
     assert result.rows_read == result.rows_written + result.rows_rejected + result.rows_filtered
     assert result.rows_rejected == len(case.rejects)
     assert (await warehouse.read_table(table)).height == case.written
+
+
+@pytest.mark.parametrize(
+    ("contract", "path"),
+    [
+        ({"max_reject_ratio": 1.5}, ["contract", "max_reject_ratio"]),
+        ({"max_reject_ratio": -0.1}, ["contract", "max_reject_ratio"]),
+        ({"allow_non_finite": {"amount": 1}}, ["contract", "allow_non_finite"]),
+    ],
+)
+def test_contract_options_out_of_range_are_refused_with_their_path(
+    contract: dict[str, Any], path: list[str]
+) -> None:
+    with pytest.raises(DataFlowError) as raised:
+        parse_spec({"destination": {"table": "t"}, "contract": contract})
+    assert raised.value.code == "SPEC_INVALID"
+    assert raised.value.path[: len(path)] == path
