@@ -104,8 +104,14 @@ def _chunks(
 
 def _parse_chunk(chunk: Chunk, schema: pl.Schema, options: CsvOptions) -> pl.DataFrame:
     try:
+        # A short first row must not make Polars take the block for fewer columns: its
+        # missing fields are null, and the row is rejected by `with_row_reasons`.
         text = pl.read_csv(
-            chunk.data, has_header=False, schema=text_schema(schema), **options.polars_options()
+            chunk.data,
+            has_header=False,
+            schema=text_schema(schema),
+            missing_columns="insert",
+            **options.polars_options(),
         )
         frame = parse_temporal(text, schema).with_columns(_line_numbers(chunk, text))
     except pl.exceptions.PolarsError as error:

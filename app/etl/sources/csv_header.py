@@ -50,7 +50,14 @@ def _names(header: bytes, options: CsvOptions) -> list[str]:
         quotechar=options.quote_char or '"',
         quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE,
     )
-    return next(reader, [])
+    try:
+        return next(reader, [])
+    except csv.Error:  # a bare carriage return: lines that end in \r alone
+        raise SourceMalformed(
+            "line 1: the header holds a carriage return that does not end the line; "
+            "lines must end with \\n or \\r\\n",
+            details={"line": 1},
+        ) from None
 
 
 def _refuse(position: int, message: str) -> None:
