@@ -70,6 +70,8 @@ class RowRules:
 def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows that keep the rules, cast to the declared types; their rejects)."""
     schema = frame.schema
+    if _plainly_clean(frame, rules):
+        return frame, pl.DataFrame(schema=REJECT_SCHEMA)
     # Judged on the values as read, before the casts: what the reader found comes first.
     flags = [*_as_read(schema, rules)] + [
         _cast_failure(name, schema[name], dtype).alias(f"_dataflow_bad_{index}")
@@ -113,6 +115,21 @@ def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.D
     if not bad.any():
         return judged.drop(REASON), pl.DataFrame(schema=REJECT_SCHEMA)
     return judged.filter(~bad).drop(REASON), rejected_rows(frame.filter(bad), judged.filter(bad))
+
+
+def _plainly_clean(frame: pl.DataFrame, rules: RowRules) -> bool:
+    """Whether a batch under rules with nothing to cast or require has no bad row, by
+    eager whole-column tests (the common clean batch skips building a plan)."""
+    if rules.casts or rules.required or rules.checks or not rules.as_read:
+        return False
+    schema = frame.schema
+    if REASON_COLUMN not in schema or frame.get_column(REASON_COLUMN).null_count() < frame.height:
+        return False
+    return all(
+        frame.get_column(name).is_finite().all()
+        for name, dtype in schema.items()
+        if dtype.is_float() and rules.finite is not None and rules.finite(name)
+    )
 
 
 def _as_read(schema: pl.Schema, rules: RowRules) -> list[pl.Expr]:
