@@ -20,6 +20,7 @@ import polars as pl
 from app.errors import DataFlowError, Transient
 from app.etl.batches import BatchProcessor
 from app.etl.blocking import run_blocking
+from app.etl.contract import check_reject_ratio
 from app.etl.join_sides import read_join_sides
 from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN, ReadContext, Watermark, open_reader
 from app.etl.step_base import StepContext
@@ -149,6 +150,7 @@ async def _load(
         )
     finally:
         await reader.aclose()
+    check_reject_ratio(spec.contract, counters.rows_read, counters.rows_rejected)
     await emit("stage_finished", "extract", {"rows_read": counters.rows_read})
     await emit(
         "stage_finished",
@@ -230,7 +232,7 @@ async def _release(
         if keep:
             await load.suspend()
         else:
-            await load.abort()
+            await load.abort(keep_rejects=getattr(error, "keep_rejects", False))
     except Exception:
         logger.exception("run %s: releasing the load failed", run_id)
 

@@ -13,7 +13,9 @@ from app.errors import SourceInvalid, SourceMalformed, SourceUnreadable
 from app.etl.sources.config import CsvSource
 from app.etl.sources.csv_chunks import Chunk, iter_chunks
 from app.etl.sources.csv_diagnose import describe_failure
-from app.etl.sources.reader import ROW_COLUMN
+from app.etl.sources.csv_header import check_header
+from app.etl.sources.csv_rows import with_row_reasons
+from app.etl.sources.reader import REASON_COLUMN, ROW_COLUMN
 from app.etl.sources.temporal import infer_temporal_types, parse_temporal, text_schema
 
 if TYPE_CHECKING:
@@ -26,12 +28,18 @@ if TYPE_CHECKING:
 SAMPLE_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+# Integers past 64 bits: no warehouse column holds them, so they stay text.
+_WIDER_THAN_WAREHOUSES = (pl.Int128(), pl.UInt128())
 _MIN_BLOCK = 64 * 1024
+# Reads are sized from the rows seen so far, but never past this: one huge record early
+# on must not make the next read rows x its width (a 10 MB field: gigabytes).
+MAX_BLOCK = 32 * 1024 * 1024
 
 
 def sample_csv_schema(handle: BinaryIO, options: CsvOptions) -> pl.Schema:
     """Columns from the header, typed from a sample; a column with no value is `Null`."""
     header = _read_header(handle, options)
+    check_header(header, options)
     sample = next(_chunks(handle, options, lambda: SAMPLE_BYTES), Chunk(b"", 0)).data
     if not options.header and not sample:
         raise SourceMalformed("the file is empty; expected at least one row")
@@ -51,6 +59,8 @@ def sample_csv_schema(handle: BinaryIO, options: CsvOptions) -> pl.Schema:
     for name in frame.columns:
         if frame[name].null_count() == frame.height:
             schema[name] = pl.Null()  # no evidence: files of a glob may say more
+        elif schema[name] in _WIDER_THAN_WAREHOUSES:
+            schema[name] = pl.String()  # kept exact, as text; a contract may cast it
     return schema
 
 
@@ -69,7 +79,7 @@ def csv_frames(
         # batch_rows so a parsed block rarely needs splitting.
         if not rows_seen:
             return min(_MIN_BLOCK * 16, batch_rows * 100)
-        return max(_MIN_BLOCK, int(batch_rows * bytes_seen / rows_seen * 0.97))
+        return min(MAX_BLOCK, max(_MIN_BLOCK, int(batch_rows * bytes_seen / rows_seen * 0.97)))
 
     _read_header(handle, options)
     for chunk in _chunks(handle, options, block_bytes):
@@ -94,12 +104,19 @@ def _chunks(
 
 def _parse_chunk(chunk: Chunk, schema: pl.Schema, options: CsvOptions) -> pl.DataFrame:
     try:
+        # A short first row must not make Polars take the block for fewer columns: its
+        # missing fields are null, and the row is rejected by `with_row_reasons`.
         text = pl.read_csv(
-            chunk.data, has_header=False, schema=text_schema(schema), **options.polars_options()
+            chunk.data,
+            has_header=False,
+            schema=text_schema(schema),
+            missing_columns="insert",
+            **options.polars_options(),
         )
-        return parse_temporal(text, schema).with_columns(_line_numbers(chunk, text))
+        frame = parse_temporal(text, schema).with_columns(_line_numbers(chunk, text))
     except pl.exceptions.PolarsError as error:
         raise _malformed(chunk, schema, options, error) from None
+    return with_row_reasons(frame, text, chunk, options)
 
 
 def _line_numbers(chunk: Chunk, text: pl.DataFrame) -> pl.Series:
@@ -182,7 +199,7 @@ def iter_csv_batches(
     schema = schema or read_csv_schema(source)
     with _open(source.path) as handle:
         for frame in csv_frames(handle, source.options, schema, batch_rows):
-            yield from frame.drop(ROW_COLUMN).iter_slices(batch_rows)
+            yield from frame.drop(ROW_COLUMN, REASON_COLUMN, strict=False).iter_slices(batch_rows)
 
 
 def _single_csv(config: SourceConfig) -> CsvSource:

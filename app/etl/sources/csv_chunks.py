@@ -66,7 +66,9 @@ def iter_chunks(
     """Read `handle` in blocks of about `block_bytes()` and yield whole records only."""
     pending = b""
     line = first_line
-    while block := handle.read(block_bytes()):
+    # While a record is unfinished, read at least as much again: a long record takes a
+    # few reads, not one per block (each re-joins what is pending).
+    while block := handle.read(max(block_bytes(), len(pending))):
         data = pending + block if pending else block
         cut = record_boundary(data, quote)
         if cut == 0:

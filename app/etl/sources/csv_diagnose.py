@@ -66,6 +66,7 @@ def _bad_value(chunk: Chunk, schema: pl.Schema, options: CsvOptions) -> str | No
             chunk.data,
             has_header=False,
             schema=dict.fromkeys(schema.names(), pl.String),
+            missing_columns="insert",
             **options.polars_options(),
         )
     except pl.exceptions.PolarsError:

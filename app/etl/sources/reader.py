@@ -9,14 +9,18 @@ row back at its origin:
 - `ROW_COLUMN` (Int64): the line in the file (the header is line 1) for CSV and NDJSON,
   else the 1-based record index in the file, page or result.
 
+A reader that finds a row it can read but must not load as it is (a CSV row with too
+few fields, a NUL byte in a value) adds a third column, `REASON_COLUMN` (String): the
+reason, null on good rows. The contract rejects such rows with that reason first.
+
 Types. Readers infer column types (CSV and JSON from a sample of the data, Parquet and
 SQL from their own metadata). A later value that does not fit its column's inferred
 type is a *source* error: `SOURCE_MALFORMED` naming the file, line and column, raised
 when that batch is read. A pipeline that wants such rows quarantined instead sets the
 source option `infer_types: false`: every column is then read as String and the
-contract's casts decide, row by row, what is rejected. Structural problems (a ragged
-row, an unterminated quote, bytes that are not UTF-8, JSON that does not parse) are
-always errors: there is no row to quarantine.
+contract's casts decide, row by row, what is rejected. Structural problems (a row with
+too many fields, an unterminated quote, bytes that are not UTF-8, JSON that does not
+parse) are always errors: there is no row to quarantine.
 
 Nested JSON (files and HTTP records) is flattened by Polars: objects become columns
 `parent__child`, `flatten_depth` levels deep (default 3); lists stay List columns.
@@ -52,7 +56,9 @@ if TYPE_CHECKING:
 
 SOURCE_COLUMN = "_dataflow_source"
 ROW_COLUMN = "_dataflow_row"
-LOCATION_COLUMNS = (SOURCE_COLUMN, ROW_COLUMN)
+REASON_COLUMN = "_dataflow_source_reason"
+# Columns beside the data that never load: where a row came from, and why it is bad.
+LOCATION_COLUMNS = (SOURCE_COLUMN, ROW_COLUMN, REASON_COLUMN)
 
 
 @dataclass(frozen=True)

@@ -229,10 +229,14 @@ async def mark_applied(
     )
 
 
-async def forget_run(db: Database, run_id: str, *, keep_load: bool = False) -> None:
-    """Delete a run's batches and rejects (and its load row unless `keep_load`)."""
+async def forget_run(
+    db: Database, run_id: str, *, keep_load: bool = False, keep_rejects: bool = False
+) -> None:
+    """Delete a run's batches and rejects (its load row unless `keep_load`, its rejects
+    unless `keep_rejects`; retention removes those later)."""
     await db.execute(f"DELETE FROM {db.qualify(BATCHES)} WHERE run_id = $1", run_id)  # noqa: S608
-    await db.execute(f"DELETE FROM {db.qualify(REJECTS)} WHERE run_id = $1", run_id)  # noqa: S608
+    if not keep_rejects:
+        await db.execute(f"DELETE FROM {db.qualify(REJECTS)} WHERE run_id = $1", run_id)  # noqa: S608
     if not keep_load:
         await db.execute(f"DELETE FROM {db.qualify(LOADS)} WHERE run_id = $1", run_id)  # noqa: S608
 

@@ -112,8 +112,10 @@ class TableLoad(Protocol):
         """
         ...
 
-    async def abort(self) -> None:
-        """Discard the run's staging, ledger and rejects: the warehouse is as before."""
+    async def abort(self, *, keep_rejects: bool = False) -> None:
+        """Discard the run's staging, ledger and rejects: the warehouse is as before.
+
+        `keep_rejects` keeps its rejected rows, to show why a run failed."""
         ...
 
     async def suspend(self) -> None:

@@ -209,18 +209,20 @@ class StagedLoad:
         )
         return highest, text
 
-    async def abort(self) -> None:
+    async def abort(self, *, keep_rejects: bool = False) -> None:
         if self._finished:
             return
         self._finished = True
-        await self._jobs.cancel()
+        await self._settle(keep=keep_rejects)
         try:
             with self._db.errors(f"cannot discard the load into {self._table}"):
                 # A batch or the apply may have been cut off mid-statement.
                 await self._db.reset()
                 async with self._db.transaction():
                     if await ledger.owns(self._db, self._run_id, self._options.attempt):
-                        await discard(self._db, self._run_id, self._staging)
+                        await discard(
+                            self._db, self._run_id, self._staging, keep_rejects=keep_rejects
+                        )
         finally:
             await self._db.close()
 
@@ -230,15 +232,23 @@ class StagedLoad:
         self._finished = True
         try:
             # Batches already encoded are worth committing: the next attempt skips them.
+            await self._settle(keep=True)
+        finally:
+            await self._db.close()
+
+    async def _settle(self, *, keep: bool) -> None:
+        """Let the batch writes under way finish (`keep`), or stop them."""
+        if not keep:
+            await self._jobs.cancel()
+            return
+        try:
             # When the connection is what failed, this fails fast.
             await self._jobs.finish()
         except Exception:
             await self._jobs.cancel()
-        finally:
-            await self._db.close()
 
 
-async def discard(db: Database, run_id: str, staging: str) -> None:
-    """Everything a run left, gone; in the caller's transaction."""
+async def discard(db: Database, run_id: str, staging: str, *, keep_rejects: bool = False) -> None:
+    """Everything a run left, gone (but its rejects, if asked); in the caller's transaction."""
     await db.execute(f"DROP TABLE IF EXISTS {db.qualify(staging)}")
-    await ledger.forget_run(db, run_id)
+    await ledger.forget_run(db, run_id, keep_rejects=keep_rejects)

@@ -347,7 +347,8 @@ class StalledWarehouse:
     async def suspend(self) -> None:
         raise AssertionError("only transient failures suspend")
 
-    async def abort(self) -> None:
+    async def abort(self, *, keep_rejects: bool = False) -> None:
+        del keep_rejects
         self.aborted = True
         if self.abort_error:
             raise RuntimeError("the connection is gone")

@@ -16,6 +16,7 @@ import zstandard
 from app.errors import DataFlowError
 from app.etl.sources import ROW_COLUMN, SOURCE_COLUMN, ReadContext, Watermark
 from app.etl.sources.preview import preview_source
+from app.etl.sources.reader import REASON_COLUMN
 from tests.unit.etl.sources.readers import data_only, file_source, read_all, read_batches
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ async def test_a_glob_reads_every_file_in_name_order_with_locations(tmp_path: Pa
         "note": ["two\nlines", "b", "c"],
         SOURCE_COLUMN: ["orders/a.csv", "orders/a.csv", "orders/b.csv"],
         ROW_COLUMN: [2, 4, 2],  # the quoted line break makes row 2 start on line 4
+        REASON_COLUMN: [None, None, None],  # the reader judged every row: none is bad
     }
 
 
