@@ -235,6 +235,7 @@ async def _release(
         logger.exception("run %s: releasing the load failed", run_id)
 
 
-async def discard_run(warehouse: Warehouse, run_id: str) -> None:
-    """Remove what an unfinished run left in the warehouse (staging, ledger, rejects)."""
-    await warehouse.discard_run(run_id)
+async def discard_run(warehouse: Warehouse, run_id: str, attempt: int) -> None:
+    """Remove what an unfinished run left in the warehouse (staging, ledger, rejects),
+    unless a later attempt than `attempt` owns its load."""
+    await warehouse.discard_run(run_id, attempt=attempt)

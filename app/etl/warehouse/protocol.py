@@ -124,8 +124,9 @@ class Warehouse(Protocol):
         self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
     ) -> TableLoad: ...
 
-    async def discard_run(self, run_id: str) -> None:
-        """Remove what an unfinished run left (staging, ledger, rejects); idempotent."""
+    async def discard_run(self, run_id: str, *, attempt: int) -> None:
+        """Remove what an unfinished run left (staging, ledger, rejects); idempotent.
+        A no-op when a later attempt than `attempt` owns the load (a stale worker)."""
         ...
 
     async def forget_runs(self, run_ids: Sequence[str]) -> int:
