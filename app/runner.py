@@ -234,6 +234,7 @@ async def _load(
             join_sources=await _join_sources(settings, spec, policy),
             # Committed batches are kept only when this run will get another attempt.
             retryable=lambda error: is_transient(error) and run.attempt < pipeline.max_attempts,
+            backfill=run.backfill_id is not None,
         )
     finally:
         await warehouse.close()

@@ -7,11 +7,24 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import datetime
 
     import polars as pl
 
-Mode = Literal["append", "replace", "merge"]
+Mode = Literal["append", "replace", "merge", "replace_partition"]
 NewColumns = Literal["evolve", "freeze", "discard"]
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    """The slice of the table one run owns: rows whose `column` is in [start, end).
+
+    Bounds are naive UTC; a column with a time zone is compared in UTC, a date as its
+    midnight."""
+
+    column: str
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,8 @@ class LoadOptions:
     """The incremental cursor column whose maximum becomes the watermark."""
     attempt: int = 1
     """The run's attempt: a later attempt takes the load over, fencing earlier ones."""
+    partition: PartitionWindow | None = None
+    """Mode replace_partition: the rows inside it are replaced by the run's rows."""
 
 
 @dataclass(frozen=True)
