@@ -32,7 +32,7 @@ from app.etl.steps_table import LimitStep
 from app.etl.streaming import QUEUE_DEPTH, stream_batches
 from app.etl.transform import split_stages
 from app.etl.validation import validate_against_schema
-from app.etl.warehouse.protocol import LoadOptions
+from app.etl.warehouse.protocol import LoadOptions, StoredWatermark
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -209,7 +209,8 @@ async def _drive(
     """Stream when every step is row-wise (or only a trailing limit is not); else spill."""
     head, tail = split_stages(spec.steps)
     context = StepContext(sides=sides)
-    watermark = load.watermark if run.incremental and _watermark(spec, load) else None
+    read_from = _watermark(spec, load) if run.incremental else None
+    watermark = StoredWatermark(read_from.column, read_from.value) if read_from else None
     processor = BatchProcessor(
         spec, steps=head, context=context, watermark=watermark, window=run.window
     )
@@ -230,11 +231,12 @@ async def _drive(
 
 
 def _watermark(spec: PipelineSpec, load: TableLoad) -> Watermark | None:
-    """The stored watermark, when it is for the cursor the spec names now."""
+    """Where a run reads from: the stored watermark less the spec's lookback, when it is
+    for the cursor the spec names now (the stored one never moves back)."""
     stored = load.watermark
     if spec.incremental is None or stored is None or stored.column != spec.incremental.cursor:
         return None
-    return Watermark(stored.column, stored.value)
+    return Watermark(stored.column, spec.incremental.behind(stored.value))
 
 
 def _empty(schema: pl.Schema) -> pl.DataFrame:

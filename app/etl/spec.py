@@ -121,7 +121,22 @@ def parse_spec(raw: Mapping[str, Any]) -> PipelineSpec:
     if not isinstance(steps, list):
         raise SpecInvalid("steps: must be a list of steps", path=["steps"])
     parsed = [_parse_step(item, index) for index, item in enumerate(steps)]
-    return _validate(PipelineSpec, {**raw, "steps": parsed}, prefix=[])
+    spec = _validate(PipelineSpec, {**raw, "steps": parsed}, prefix=[])
+    _check_lookback(spec)
+    return spec
+
+
+def _check_lookback(spec: PipelineSpec) -> None:
+    lookback = spec.incremental.lookback if spec.incremental else None
+    mode = spec.destination.mode
+    if lookback is not None and mode != "merge":
+        # The re-read window holds rows already loaded: only merge keys make it safe.
+        raise SpecInvalid(
+            "incremental.lookback: re-reads rows already loaded, so it needs mode merge with "
+            f"keys (the re-read then replaces them); with mode {mode} it would duplicate "
+            "them. Use mode merge with keys, or remove lookback",
+            path=["incremental", "lookback"],
+        )
 
 
 def _parse_step(item: object, index: int) -> Step:

@@ -106,6 +106,10 @@ def _check_cursor(spec: PipelineSpec, typed: pl.Schema) -> None:
             f"one of {ORDERED_TYPES} (declare its type in the contract)",
             path=path,
         )
+    unfit = spec.incremental.fits(typed[cursor])
+    if unfit is not None:
+        path = ["incremental", "lookback"]
+        raise SpecInvalid(f"incremental.lookback: {unfit}", path=path)
 
 
 def _check_step(frame: pl.LazyFrame, step: Step, index: int, context: StepContext) -> None:
