@@ -35,9 +35,15 @@ class Incremental(BaseModel):
 
     @field_validator("lookback", mode="before")
     @classmethod
-    def _not_a_flag(cls, value: object) -> object:
-        if isinstance(value, bool):  # pydantic would take true for 1
-            raise PydanticCustomError("lookback", "lookback must be a duration or a number", {})
+    def _a_duration_or_a_number(cls, value: object) -> object:
+        # Checked before pydantic's union, which would take true for 1 and report a list
+        # against each member of the union.
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (str, int, float))
+        ):
+            raise PydanticCustomError(
+                "lookback", "lookback must be a duration like 2h or a number", {}
+            )
         return value
 
     @field_validator("lookback")

@@ -78,7 +78,7 @@ async def test_without_lookback_the_late_row_is_skipped(
         (spec("at", "2h", "append"), ["incremental", "lookback"], "needs mode merge with keys"),
         (spec("at", "2 hours"), ["incremental", "lookback"], "not a duration like"),
         (spec("at", -3), ["incremental", "lookback"], "positive number"),
-        (spec("at", True), ["incremental", "lookback"], "duration or a number"),
+        (spec("at", True), ["incremental", "lookback"], "a duration like 2h or a number"),
     ],
 )
 def test_a_lookback_that_could_duplicate_or_does_not_parse_is_refused(
