@@ -232,3 +232,20 @@ def test_any_sequence_of_backfills_and_runs_loads_each_row_once(
             await warehouse.close()
 
     assert asyncio.run(play()) == expected_rows(spec, rows, ops * repeat)
+
+
+async def test_a_zoned_partition_column_is_windowed_in_utc(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    # 00:30 at +01:00 on Jan 2 is 23:30 UTC on Jan 1: day 1's. 23:30 at -01:00 on Jan 1
+    # is 00:30 UTC on Jan 2: not day 1's (rejected).
+    (tmp_path / "orders_2024-01-01.csv").write_text(
+        "id,at,value\n"
+        "1,2024-01-01T10:00:00+00:00,a\n"
+        "2,2024-01-02T00:30:00+01:00,b\n"
+        "3,2024-01-01T23:30:00-01:00,c\n"
+    )
+    for _ in range(2):
+        result = await one_run(warehouse, templated(tmp_path), PARTITIONED, DAYS[0], True)
+        assert (result.rows_written, result.rows_rejected) == (2, 1)
+    assert sorted((await warehouse.read_table("orders"))["id"].to_list()) == [1, 2]
