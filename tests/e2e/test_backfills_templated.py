@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from app.errors import DataFlowError
 from app.models.user import Role
 from tests import factories
 from tests.e2e import operations as ops
@@ -112,3 +113,19 @@ async def test_a_templated_source_is_backfilled_exactly(
     names = [column["name"] for column in preview["columns"]]
     rows = sorted((row[names.index("id")], row[names.index("value")]) for row in preview["rows"])
     assert rows == sorted(expected)
+
+
+async def test_without_a_sample_a_templated_source_is_checked_against_its_contract(
+    embedded_settings: Settings, tmp_path: Path
+) -> None:
+    source = await factories.make_source(embedded_settings, tmp_path / "orders_{partition}.csv")
+    contract = {"columns": {"id": "Int64", "at": "Datetime"}}
+    destination = {"table": factories.unique("daily"), "mode": "replace_partition"}
+    good = {"contract": contract, "destination": {**destination, "partition_column": "at"}}
+    bad = {**good, "steps": [{"filter": "amount > 0"}]}
+
+    await factories.make_pipeline(embedded_settings, source, good)
+    with pytest.raises(DataFlowError) as raised:
+        await factories.make_pipeline(embedded_settings, source, bad)
+    assert raised.value.path[:2] == ["steps", "0"]
+    assert "`amount` not found" in raised.value.message
