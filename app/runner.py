@@ -97,10 +97,11 @@ class RunRecorder:
         run = await run_service.get(session=session, run_id=self.run_id)
         return run.attempt == self.attempt and run.status is RunStatus.CANCELLING
 
-    async def finish(self, status: RunStatus, values: dict[str, Any]) -> None:
-        await _once_more_if_transient(lambda: self._finish(status, values))
+    async def finish(self, status: RunStatus, values: dict[str, Any]) -> bool:
+        """End the run; False when it was not this attempt's to end any more."""
+        return await _once_more_if_transient(lambda: self._finish(status, values))
 
-    async def _finish(self, status: RunStatus, values: dict[str, Any]) -> None:
+    async def _finish(self, status: RunStatus, values: dict[str, Any]) -> bool:
         payload = {"status": status.value, "attempt": self.attempt, **values}
         async with session_scope(self.settings) as session:
             run = await run_service.finish(
@@ -112,7 +113,7 @@ class RunRecorder:
             )
             if run is None:
                 logger.warning("run %s: not ours to finish any more", self.run_id)
-                return
+                return False
             stored = await event_service.append(
                 session=session,
                 run_id=self.run_id,
@@ -121,6 +122,7 @@ class RunRecorder:
                 payload=payload,
             )
         await publish_changes(self.settings, run, [stored])
+        return True
 
     async def retry_later(self, error: BaseException) -> float | None:
         """Back to QUEUED as the next attempt; the delay before it may run, or None."""
@@ -232,17 +234,19 @@ async def _load(
             join_sources=await _join_sources(settings, spec, policy),
             # Committed batches are kept only when this run will get another attempt.
             retryable=lambda error: is_transient(error) and run.attempt < pipeline.max_attempts,
+            backfill=run.backfill_id is not None,
         )
     finally:
         await warehouse.close()
 
 
-async def discard_staging(settings: Settings, run_id: str) -> None:
+async def discard_staging(settings: Settings, run_id: str, attempt: int) -> None:
     """Remove what an ended run left behind in the warehouse (staging, ledger); a run
-    that will not resume must not leave its staged batches."""
+    that will not resume must not leave its staged batches. Fenced on `attempt`: a
+    later attempt's staging is never this one's to remove."""
     warehouse = open_warehouse(settings.warehouse_target)
     try:
-        await discard_run(warehouse, run_id)
+        await discard_run(warehouse, run_id, attempt)
     except Exception:
         logger.warning("run %s: could not clear its staging data", run_id, exc_info=True)
     finally:
@@ -317,8 +321,9 @@ async def _failed(
     else:
         logger.error("run %s failed", run.id, exc_info=error)
     values = {"error_code": error_code(error), "error_message": error_message(error)}
-    await recorder.finish(RunStatus.FAILED, values)
-    await discard_staging(recorder.settings, run.id)
+    if not await recorder.finish(RunStatus.FAILED, values):
+        return None  # another attempt owns the run now: its staging is not ours
+    await discard_staging(recorder.settings, run.id, run.attempt)
     return RunStatus.FAILED
 
 
@@ -348,8 +353,9 @@ async def execute_run(
             logger.warning("run %s: lost to another worker; stopping without writes", run_id)
             return None
         # The engine aborted the load: the warehouse is as it was before the run.
-        await recorder.finish(RunStatus.CANCELLED, {})
-        await discard_staging(settings, run_id)
+        if not await recorder.finish(RunStatus.CANCELLED, {}):
+            return None
+        await discard_staging(settings, run_id, run.attempt)
         return RunStatus.CANCELLED
     except Exception as error:
         return await _failed(recorder, run, pipeline.max_attempts, error, enqueue)

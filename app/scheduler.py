@@ -35,7 +35,7 @@ async def sweep(settings: Settings, enqueue: Enqueue) -> tuple[int, int]:
     for run, events in reaped.changed:
         await publish_changes(settings, run, events)
         if run.status.is_terminal:
-            await discard_staging(settings, run.id)
+            await discard_staging(settings, run.id, run.attempt)
     for run_id in reaped.to_enqueue:
         await enqueue(run_id, 0.0)
     return len(scheduled), len(reaped.changed) + len(reaped.to_enqueue)

@@ -51,6 +51,14 @@ def backfill(
     wait: Annotated[
         bool, typer.Option(help="Show progress until every run ended; exit 1 if any failed.")
     ] = False,
+    allow_unsafe_mode: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unsafe-mode",
+            help="Backfill even a pipeline in mode replace (keeps only the last partition) "
+            "or append (duplicates a partition loaded before); refused without it.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """One run per partition of [from, to), each passed its partition as params."""
@@ -59,7 +67,11 @@ def backfill(
     api = client(ctx)
     pipeline_id = api.pipeline_by_name(pipeline)["id"]
     started = api.backfill(
-        pipeline_id, parse_moment(start, "--from"), parse_moment(end, "--to"), step.upper()
+        pipeline_id,
+        parse_moment(start, "--from"),
+        parse_moment(end, "--to"),
+        step.upper(),
+        allow_unsafe_mode=allow_unsafe_mode,
     )
     err.print(f"backfill {started['id']}: {started['partitions']} runs queued", highlight=False)
     final = _wait(api, started) if wait else started

@@ -275,8 +275,18 @@ class DataFlowClient:
 
     # --- operations -----------------------------------------------------------------
 
-    def backfill(self, pipeline_id: str, start: str, end: str, step: str) -> Backfill:
-        data = {"input": {"pipelineId": pipeline_id, "from": start, "to": end, "step": step}}
+    def backfill(
+        self, pipeline_id: str, start: str, end: str, step: str, *, allow_unsafe_mode: bool = False
+    ) -> Backfill:
+        data = {
+            "input": {
+                "pipelineId": pipeline_id,
+                "from": start,
+                "to": end,
+                "step": step,
+                "allowUnsafeMode": allow_unsafe_mode,
+            }
+        }
         return cast("Backfill", self._mutate(doc.CREATE_BACKFILL, "backfill", "backfill", data))
 
     def backfill_status(self, backfill_id: str) -> Backfill:

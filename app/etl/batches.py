@@ -15,6 +15,7 @@ import polars as pl
 from app.etl.contract_rows import REJECT_SCHEMA, RowRules, split_rows
 from app.etl.errors import ContractViolation
 from app.etl.incremental import batch_maximum, newer_than
+from app.etl.partitions import split_window
 from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN, SOURCE_COLUMN
 from app.etl.transform import compile_steps, run_transform
 from app.etl.warehouse.protocol import BatchStats
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from app.etl.spec import PipelineSpec
     from app.etl.step_base import StepContext
     from app.etl.steps import Step
-    from app.etl.warehouse.protocol import StoredWatermark
+    from app.etl.warehouse.protocol import PartitionWindow, StoredWatermark
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class BatchProcessor:
         steps: list[Step],
         context: StepContext,
         watermark: StoredWatermark | None,
+        window: PartitionWindow | None = None,
     ) -> None:
         contract = spec.contract
         self._cursor = spec.incremental.cursor if spec.incremental else None
@@ -51,6 +53,7 @@ class BatchProcessor:
         self._output_rules = RowRules.for_output(merge_keys or [])
         self.fail_on_bad_rows = contract is not None and contract.bad_rows == "fail"
         self._watermark = watermark
+        self._window = window
         self._steps = steps
         self._context = context
         self._compiled = compile_steps(steps, context)
@@ -79,11 +82,16 @@ class BatchProcessor:
         return Processed(frame, rejects, stats)
 
     def finish(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """(the rows to load, without location columns; rows with a null merge key)."""
+        """(the rows to load, without location columns; rows with a null merge key or,
+        in a partitioned run, outside its window)."""
         rejects = pl.DataFrame(schema=REJECT_SCHEMA)
         if self._output_rules is not None:
             frame, rejects = split_rows(frame, self._output_rules)
             self._check_bad_rows(rejects)
+        if self._window is not None:
+            frame, outside = split_window(frame, self._window)
+            self._check_bad_rows(outside)
+            rejects = pl.concat([rejects, outside]) if outside.height else rejects
         return frame.drop(LOCATION_COLUMNS, strict=False), rejects
 
     def process(self, raw: pl.DataFrame) -> Processed:

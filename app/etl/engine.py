@@ -6,6 +6,10 @@ applies the run to the table (append, replace or merge) and moves the incrementa
 watermark. Readers see the whole run or nothing of it. A run retried after a transient
 failure (same run id, a higher attempt) skips the batches already committed; a run that
 was applied already is not applied again.
+
+A backfill run is exact: it neither reads nor moves the incremental watermark (it
+loads its partition, however old), and in mode replace_partition it replaces the rows
+of its window `[partition_start, partition_end)`, rejecting rows it read outside it.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from app.etl.batches import BatchProcessor
 from app.etl.blocking import run_blocking
 from app.etl.contract import check_reject_ratio
 from app.etl.join_sides import read_join_sides
+from app.etl.partitions import window_of
 from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN, ReadContext, Watermark, open_reader
 from app.etl.step_base import StepContext
 from app.etl.steps_table import LimitStep
 from app.etl.streaming import QUEUE_DEPTH, stream_batches
 from app.etl.transform import split_stages
 from app.etl.validation import validate_against_schema
-from app.etl.warehouse.protocol import LoadOptions
+from app.etl.warehouse.protocol import LoadOptions, StoredWatermark
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     from app.etl.spec import PipelineSpec
     from app.etl.streaming import Counters
     from app.etl.warehouse import LoadTotals, TableLoad, Warehouse
+    from app.etl.warehouse.protocol import PartitionWindow
 
 __all__ = ["QUEUE_DEPTH", "EventSink", "LoadResult", "discard_run", "run_pipeline"]
 
@@ -80,6 +86,7 @@ async def run_pipeline(
     attempt: int = 1,
     join_sources: Mapping[str, SourceConfig] | None = None,
     retryable: Retryable | None = None,
+    backfill: bool = False,
 ) -> LoadResult:
     """Load `source` through `spec` into the warehouse: all of it, or on failure nothing.
 
@@ -88,8 +95,15 @@ async def run_pipeline(
     says a retry may help (default: the error is Transient), the batches committed so far
     are kept for the next attempt of the same `run_id` to resume from; otherwise they are
     discarded. Call `discard_run` for a run that will not be retried after all.
+
+    A `backfill` run ignores the incremental watermark and leaves it where it was.
     """
     destination = spec.destination
+    window = (
+        window_of(destination.partition_column, params or {})
+        if destination.mode == "replace_partition" and destination.partition_column
+        else None
+    )
     await emit("stage_started", "extract", {})
     await emit("stage_started", "transform", {})
     await emit("stage_started", "load", {"table": destination.table, "mode": destination.mode})
@@ -97,7 +111,7 @@ async def run_pipeline(
         table=destination.table,
         mode=destination.mode,
         run_id=run_id,
-        options=load_options(spec, pipeline_id or "", attempt),
+        options=load_options(spec, pipeline_id or "", attempt, backfill=backfill, window=window),
     )
     if load.applied is not None:
         # An earlier attempt applied this run; applying it again would duplicate it.
@@ -105,7 +119,12 @@ async def run_pipeline(
     else:
         try:
             result = await _load(
-                load, source, spec, warehouse, emit, batch_rows, params or {}, join_sources or {}
+                load,
+                source,
+                spec,
+                warehouse,
+                emit,
+                _Run(batch_rows, params or {}, join_sources or {}, not backfill, window),
             )
         except BaseException as error:
             await _release(load, error, retryable, run_id)
@@ -114,7 +133,26 @@ async def run_pipeline(
     return result
 
 
-def load_options(spec: PipelineSpec, pipeline: str, attempt: int) -> LoadOptions:
+@dataclass(frozen=True)
+class _Run:
+    """What one run adds to the spec: its batch size, params, joined sources, whether
+    it follows the watermark (a backfill does not) and its partition window."""
+
+    batch_rows: int
+    params: Mapping[str, Any]
+    join_sources: Mapping[str, SourceConfig]
+    incremental: bool
+    window: PartitionWindow | None
+
+
+def load_options(
+    spec: PipelineSpec,
+    pipeline: str,
+    attempt: int,
+    *,
+    backfill: bool = False,
+    window: PartitionWindow | None = None,
+) -> LoadOptions:
     contract = spec.contract
     return LoadOptions(
         keys=tuple(spec.destination.keys or ()),
@@ -122,8 +160,11 @@ def load_options(spec: PipelineSpec, pipeline: str, attempt: int) -> LoadOptions
         new_columns=contract.new_columns if contract else "evolve",
         declared=contract.declared() if contract else {},
         pipeline=pipeline,
-        cursor=spec.incremental.cursor if spec.incremental else None,
+        # Without a cursor the apply leaves the watermark alone: a backfill's old
+        # partition must not move it, nor may it be filtered by it.
+        cursor=spec.incremental.cursor if spec.incremental and not backfill else None,
         attempt=attempt,
+        partition=window,
     )
 
 
@@ -133,21 +174,18 @@ async def _load(
     spec: PipelineSpec,
     warehouse: Warehouse,
     emit: EventSink,
-    batch_rows: int,
-    params: Mapping[str, Any],
-    join_sources: Mapping[str, SourceConfig],
+    run: _Run,
 ) -> LoadResult:
-    watermark = _watermark(spec, load)
-    reader = open_reader(source, ReadContext(params=params, watermark=watermark))
+    watermark = _watermark(spec, load) if run.incremental else None
+    reader = open_reader(source, ReadContext(params=run.params, watermark=watermark))
     try:
         schema = await reader.schema()
-        sides = await read_join_sides(spec, warehouse, join_sources, params)
+        sides = await read_join_sides(spec, warehouse, run.join_sources, run.params)
         join_schemas = {side: frame.collect_schema() for side, frame in sides.items()}
         # A step that names a missing column fails here, before anything is loaded.
         validate_against_schema(spec, schema, join_schemas=join_schemas)
-        counters = await _drive(
-            reader.batches(batch_rows), _empty(schema), spec, load, emit, sides, batch_rows
-        )
+        batches = reader.batches(run.batch_rows)
+        counters = await _drive(batches, _empty(schema), spec, load, emit, sides, run)
     finally:
         await reader.aclose()
     check_reject_ratio(spec.contract, counters.rows_read, counters.rows_rejected)
@@ -168,13 +206,16 @@ async def _drive(
     load: TableLoad,
     emit: EventSink,
     sides: Mapping[str, pl.LazyFrame],
-    batch_rows: int,
+    run: _Run,
 ) -> Counters:
     """Stream when every step is row-wise (or only a trailing limit is not); else spill."""
     head, tail = split_stages(spec.steps)
     context = StepContext(sides=sides)
-    watermark = load.watermark if _watermark(spec, load) else None
-    processor = BatchProcessor(spec, steps=head, context=context, watermark=watermark)
+    read_from = _watermark(spec, load) if run.incremental else None
+    watermark = StoredWatermark(read_from.column, read_from.value) if read_from else None
+    processor = BatchProcessor(
+        spec, steps=head, context=context, watermark=watermark, window=run.window
+    )
     if not tail or (len(tail) == 1 and isinstance(tail[0], LimitStep)):
         limit = tail[0].limit if tail and isinstance(tail[0], LimitStep) else None
         return await stream_batches(batches, empty, processor, load, emit, limit=limit)
@@ -187,16 +228,17 @@ async def _drive(
         tail=tail,
         offset=len(head),
         context=context,
-        batch_rows=batch_rows,
+        batch_rows=run.batch_rows,
     )
 
 
 def _watermark(spec: PipelineSpec, load: TableLoad) -> Watermark | None:
-    """The stored watermark, when it is for the cursor the spec names now."""
+    """Where a run reads from: the stored watermark less the spec's lookback, when it is
+    for the cursor the spec names now (the stored one never moves back)."""
     stored = load.watermark
     if spec.incremental is None or stored is None or stored.column != spec.incremental.cursor:
         return None
-    return Watermark(stored.column, stored.value)
+    return Watermark(stored.column, spec.incremental.behind(stored.value))
 
 
 def _empty(schema: pl.Schema) -> pl.DataFrame:
@@ -237,6 +279,7 @@ async def _release(
         logger.exception("run %s: releasing the load failed", run_id)
 
 
-async def discard_run(warehouse: Warehouse, run_id: str) -> None:
-    """Remove what an unfinished run left in the warehouse (staging, ledger, rejects)."""
-    await warehouse.discard_run(run_id)
+async def discard_run(warehouse: Warehouse, run_id: str, attempt: int) -> None:
+    """Remove what an unfinished run left in the warehouse (staging, ledger, rejects),
+    unless a later attempt than `attempt` owns its load."""
+    await warehouse.discard_run(run_id, attempt=attempt)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import math
+import re
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from app.etl.contract_types import parse_type, type_name
 
@@ -15,12 +18,87 @@ from app.etl.contract_types import parse_type, type_name
 ORDERED_TYPES = "integers, floats, decimals, dates, datetimes and strings"
 
 
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
 class Incremental(BaseModel):
-    """`incremental: {cursor: column}`: each run loads only rows newer than the last."""
+    """`incremental: {cursor: column, lookback: "2h"}`: each run loads only rows newer
+    than the last run's watermark, less the lookback (a duration for a date or datetime
+    cursor, a number for a numeric one), so rows that commit late with an older cursor
+    value are still read; merge keys make the re-read idempotent."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cursor: str = Field(min_length=1)
+    lookback: str | int | float | None = None
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _a_duration_or_a_number(cls, value: object) -> object:
+        # Checked before pydantic's union, which would take true for 1 and report a list
+        # against each member of the union.
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (str, int, float))
+        ):
+            raise PydanticCustomError(
+                "lookback", "lookback must be a duration like 2h or a number", {}
+            )
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback_shape(cls, value: str | float | None) -> str | float | None:
+        if isinstance(value, str) and not _DURATION.fullmatch(value):
+            raise PydanticCustomError(
+                "lookback",
+                "'{value}' is not a duration like 30s, 15m, 2h or 7d",
+                {"value": value},
+            )
+        if isinstance(value, (int, float)) and not (0 < value < float("inf")):
+            raise PydanticCustomError(
+                "lookback", "a numeric lookback must be a positive number", {}
+            )
+        return value
+
+    def lookback_delta(self) -> timedelta | None:
+        """The lookback as a duration, when it is one."""
+        if not isinstance(self.lookback, str):
+            return None
+        match = _DURATION.fullmatch(self.lookback)
+        assert match is not None  # checked by the validator
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+    def fits(self, dtype: pl.DataType) -> str | None:
+        """Why the lookback does not suit a cursor of `dtype`, or None when it does."""
+        if self.lookback is None:
+            return None
+        temporal = dtype == pl.Date or isinstance(dtype, pl.Datetime)
+        if isinstance(self.lookback, str) and not temporal:
+            return f"a duration lookback needs a date or datetime cursor, not {dtype}"
+        if not isinstance(self.lookback, str) and not dtype.is_numeric():
+            return f"a numeric lookback needs a numeric cursor, not {dtype} (use e.g. 2h)"
+        return None
+
+    def behind(self, value: Any) -> Any:
+        """`value` moved back by the lookback (the watermark a run filters with)."""
+        if self.lookback is None:
+            return value
+        delta = self.lookback_delta()
+        if delta is not None and isinstance(value, datetime):
+            return value - delta
+        if delta is not None and isinstance(value, date):
+            # Whole days, at least one: the filter is strict, so less would re-read nothing.
+            return value - timedelta(days=max(1, math.ceil(delta / timedelta(days=1))))
+        back = self.lookback
+        if delta is None and back is not None and not isinstance(back, str):
+            if isinstance(value, Decimal):
+                return value - Decimal(str(back))
+            if isinstance(value, int):
+                return value - math.ceil(back)
+            if isinstance(value, float):
+                return value - back
+        return value
 
 
 def is_ordered(dtype: pl.DataType) -> bool:

@@ -36,11 +36,13 @@ class Destination(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     table: str
-    mode: Literal["append", "replace", "merge"] = "append"
+    mode: Literal["append", "replace", "merge", "replace_partition"] = "append"
     keys: list[str] | None = None
     """Merge only: the columns that identify a row."""
     order_by: str | None = None
     """Merge only: among rows of one run with equal keys, the greatest value wins."""
+    partition_column: str | None = None
+    """replace_partition only: the date or datetime column a run's window applies to."""
 
     @field_validator("table")
     @classmethod
@@ -70,6 +72,19 @@ class Destination(BaseModel):
             raise PydanticCustomError(
                 "merge_keys", "only mode merge uses {field}", {"field": field}
             )
+        if self.mode == "replace_partition" and not self.partition_column:
+            raise PydanticCustomError(
+                "partition_column",
+                "mode replace_partition needs partition_column, the date or datetime column "
+                "whose [partition_start, partition_end) window each run replaces",
+                {"field": "partition_column"},
+            )
+        if self.mode != "replace_partition" and self.partition_column is not None:
+            raise PydanticCustomError(
+                "partition_column",
+                "only mode replace_partition uses partition_column",
+                {"field": "partition_column"},
+            )
         return self
 
 
@@ -84,6 +99,19 @@ class PipelineSpec(BaseModel):
     dataset: dict[str, Any] | None = None
     schedule: str | dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _partitions_are_whole(self) -> PipelineSpec:
+        if self.destination.mode == "replace_partition" and self.incremental is not None:
+            # A run replaces its whole window: filtering it by a watermark would delete
+            # the rows the filter skipped.
+            raise PydanticCustomError(
+                "incremental",
+                "mode replace_partition reloads whole partitions and cannot be incremental; "
+                "remove incremental or use mode merge",
+                {"field": "incremental"},
+            )
+        return self
+
 
 def parse_spec(raw: Mapping[str, Any]) -> PipelineSpec:
     """Validate the spec the API received; every error carries a path into it."""
@@ -93,7 +121,22 @@ def parse_spec(raw: Mapping[str, Any]) -> PipelineSpec:
     if not isinstance(steps, list):
         raise SpecInvalid("steps: must be a list of steps", path=["steps"])
     parsed = [_parse_step(item, index) for index, item in enumerate(steps)]
-    return _validate(PipelineSpec, {**raw, "steps": parsed}, prefix=[])
+    spec = _validate(PipelineSpec, {**raw, "steps": parsed}, prefix=[])
+    _check_lookback(spec)
+    return spec
+
+
+def _check_lookback(spec: PipelineSpec) -> None:
+    lookback = spec.incremental.lookback if spec.incremental else None
+    mode = spec.destination.mode
+    if lookback is not None and mode != "merge":
+        # The re-read window holds rows already loaded: only merge keys make it safe.
+        raise SpecInvalid(
+            "incremental.lookback: re-reads rows already loaded, so it needs mode merge with "
+            f"keys (the re-read then replaces them); with mode {mode} it would duplicate "
+            "them. Use mode merge with keys, or remove lookback",
+            path=["incremental", "lookback"],
+        )
 
 
 def _parse_step(item: object, index: int) -> Step:

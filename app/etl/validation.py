@@ -106,6 +106,10 @@ def _check_cursor(spec: PipelineSpec, typed: pl.Schema) -> None:
             f"one of {ORDERED_TYPES} (declare its type in the contract)",
             path=path,
         )
+    unfit = spec.incremental.fits(typed[cursor])
+    if unfit is not None:
+        path = ["incremental", "lookback"]
+        raise SpecInvalid(f"incremental.lookback: {unfit}", path=path)
 
 
 def _check_step(frame: pl.LazyFrame, step: Step, index: int, context: StepContext) -> None:
@@ -142,6 +146,8 @@ def _check_destination(spec: PipelineSpec, output: pl.Schema) -> None:
     named = [(["destination", "keys", str(i)], key) for i, key in enumerate(destination.keys or [])]
     if destination.order_by:
         named.append((["destination", "order_by"], destination.order_by))
+    if destination.partition_column:
+        named.append((["destination", "partition_column"], destination.partition_column))
     for path, column in named:
         if column not in output:
             raise SpecInvalid(
@@ -149,3 +155,18 @@ def _check_destination(spec: PipelineSpec, output: pl.Schema) -> None:
                 f"produce ({', '.join(output.names())})",
                 path=path,
             )
+    _check_partition_column(spec, output)
+
+
+def _check_partition_column(spec: PipelineSpec, output: pl.Schema) -> None:
+    column = spec.destination.partition_column
+    if column is None or column not in output:
+        return
+    dtype = output[column]
+    if not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
+        path = ["destination", "partition_column"]
+        raise SpecInvalid(
+            f"destination.partition_column: column `{column}` is {dtype}; it must hold dates "
+            "or datetimes (declare its type in the contract, or cast it in a step)",
+            path=path,
+        )

@@ -1,11 +1,16 @@
 """Backfills: one run per partition of a time range, passed the partition as params,
-followed and cancelled as a whole."""
+followed and cancelled as a whole.
+
+A backfill is refused over a pipeline whose write mode would lose or duplicate rows
+(replace keeps only the last partition; a repeated append duplicates), unless the caller
+says so explicitly; merge (idempotent on its keys) and replace_partition are exact."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -24,6 +29,18 @@ if TYPE_CHECKING:
     from app.services.run_events import StoredEvent
 
 MAX_PARTITIONS = 1000
+
+# Why a backfill over each inexact mode would not leave exactly the source's rows.
+UNSAFE_MODES = {
+    "replace": "each partition's run replaces the whole table, so only the last one stays",
+    "append": "a partition backfilled again (or already loaded) is appended twice",
+}
+
+
+class BackfillModeUnsafe(InvalidInput):
+    """A backfill over a pipeline whose mode would lose or duplicate rows."""
+
+    code = "BACKFILL_MODE_UNSAFE"
 
 
 def partitions(
@@ -44,6 +61,21 @@ def partitions(
                 path=["step"],
             )
     return cuts
+
+
+def refuse_unsafe_mode(name: str, spec: Mapping[str, Any]) -> None:
+    """Raise BackfillModeUnsafe when the pipeline's write mode is not exact."""
+    destination = spec.get("destination")
+    mode = destination.get("mode", "append") if isinstance(destination, Mapping) else None
+    if not isinstance(mode, str) or mode not in UNSAFE_MODES:
+        return
+    raise BackfillModeUnsafe(
+        f"pipeline {name} writes with mode {mode}: {UNSAFE_MODES[mode]}. Use mode "
+        "replace_partition (with partition_column) or merge (with keys) for an exact "
+        "backfill, or pass allowUnsafeMode: true to backfill anyway",
+        path=["allowUnsafeMode"],
+        details={"mode": mode},
+    )
 
 
 def _advance(moment: datetime, step: BackfillStep) -> datetime:
@@ -84,8 +116,11 @@ async def create(
     end: datetime,
     step: BackfillStep,
     actor: User | None,
+    allow_unsafe_mode: bool = False,
 ) -> Created:
     pipeline = await pipeline_service.get(session=session, pipeline_id=pipeline_id)
+    if not allow_unsafe_mode:
+        refuse_unsafe_mode(pipeline.name, pipeline.spec)
     cuts = partitions(start, end, step)
     backfill = Backfill(
         pipeline_id=pipeline.id,

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 from sqlmodel import col, select
 
 from app.analytics.datasets import parse_dataset
@@ -14,6 +15,7 @@ from app.errors import (
     DataFlowError,
     InvalidInput,
     PipelineNotFound,
+    SourceInvalid,
     SourceMalformed,
     SourceNotFound,
     SourceUnreadable,
@@ -21,6 +23,7 @@ from app.errors import (
 from app.etl.sources import parse_source
 from app.etl.sources.errors import SourceUnavailable
 from app.etl.sources.reader import ReadContext, open_reader
+from app.etl.sources.templates import placeholders
 from app.etl.spec import parse_spec, validate_against_schema
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
@@ -31,11 +34,12 @@ from app.services.pagination import Page, fetch_records, paginate, record_select
 from app.validation import parse_model
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.etl.sources.policy import SourcePolicy
+    from app.etl.spec import PipelineSpec
     from app.models.base import Record
     from app.models.user import User
 
@@ -85,14 +89,28 @@ async def versions(*, session: AsyncSession, pipeline_id: str) -> list[PipelineV
     return list((await session.exec(statement)).all())
 
 
-async def check_against_source(source: Source, spec: dict[str, Any], policy: SourcePolicy) -> None:
-    """Report an unknown column or a type clash now, before any run (reads the header)."""
+async def check_against_source(
+    source: Source,
+    spec: dict[str, Any],
+    policy: SourcePolicy,
+    sample_params: Mapping[str, Any] | None = None,
+) -> None:
+    """Report an unknown column or a type clash now, before any run (reads the header).
+
+    A source whose uri uses run params (`{partition}` in a backfill) is read with
+    `sample_params`, a partition the caller names; without one, a spec whose contract
+    declares its columns is checked against those alone, and any other is refused with
+    a message saying to name a sample partition."""
     parsed = parse_spec(spec)
     if isinstance(spec.get("dataset"), dict):
         # Its members are checked against the loaded table after each load.
         parse_dataset(spec["dataset"], None)
     config = parse_source(source.kind, source.uri, source.options, policy)
-    reader = open_reader(config, ReadContext())
+    needed = placeholders(source.uri)
+    if needed and sample_params is None:
+        _check_templated_without_sample(parsed, source.uri, needed)
+        return
+    reader = open_reader(config, ReadContext(params=dict(sample_params or {})))
     try:
         schema = await asyncio.wait_for(reader.schema(), SCHEMA_CHECK_SECONDS)
     except (SourceUnreadable, SourceMalformed, SourceUnavailable, TimeoutError):
@@ -102,6 +120,21 @@ async def check_against_source(source: Source, spec: dict[str, Any], policy: Sou
     finally:
         await reader.aclose()
     validate_against_schema(parsed, schema)
+
+
+def _check_templated_without_sample(parsed: PipelineSpec, uri: str, needed: list[str]) -> None:
+    declared = parsed.contract.declared() if parsed.contract else {}
+    if declared:
+        validate_against_schema(parsed, pl.Schema(declared))
+        return
+    example = ", ".join(f'{name}: "…"' for name in dict.fromkeys(needed))
+    raise SourceInvalid(
+        f"the source uri {uri!r} uses run params ({', '.join(dict.fromkeys(needed))}), so "
+        f"the spec cannot be checked against it without them: name a sample partition to "
+        f"read, e.g. sampleParams: {{{example}}}, or declare the source's columns in the "
+        "contract",
+        path=["sampleParams"],
+    )
 
 
 def _record_version(session: AsyncSession, pipeline: Pipeline, actor: User | None) -> None:
@@ -122,12 +155,13 @@ async def create(
     data: PipelineCreate,
     actor: User | None,
     policy: SourcePolicy,
+    sample_params: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     parse_spec(data.spec)
     source = await source_service.get(session=session, source_id=data.source_id)
     if await get_by_name(session=session, name=data.name) is not None:
         raise AlreadyExists(f"a pipeline named {data.name!r} already exists", path=["name"])
-    await check_against_source(source, data.spec, policy)
+    await check_against_source(source, data.spec, policy, sample_params)
     pipeline = Pipeline.model_validate(data, update={"created_by": actor.id if actor else None})
     session.add(pipeline)
     await session.flush()
@@ -145,6 +179,7 @@ async def update(
     actor: User | None,
     policy: SourcePolicy,
     operations: dict[str, Any] | None = None,
+    sample_params: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """A new version with a new spec and/or source (runs keep the version they ran);
     `operations` (attempts, timeout, concurrency, schedule) change without a version."""
@@ -154,7 +189,7 @@ async def update(
         session.add(pipeline)
     new_spec = spec if spec is not None else pipeline.spec
     source = await source_service.get(session=session, source_id=source_id or pipeline.source_id)
-    await check_against_source(source, new_spec, policy)
+    await check_against_source(source, new_spec, policy, sample_params)
     if new_spec == pipeline.spec and source.id == pipeline.source_id:
         return pipeline  # nothing changed: no new version
     pipeline.spec = new_spec

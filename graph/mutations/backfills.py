@@ -25,6 +25,15 @@ class BackfillInput:
     start: datetime = strawberry.field(name="from", description="Inclusive.")
     end: datetime = strawberry.field(name="to", description="Exclusive.")
     step: BackfillStep = BackfillStep.DAY
+    allow_unsafe_mode: bool = strawberry.field(
+        default=False,
+        description=(
+            "Backfill a pipeline whose mode is not exact anyway: replace keeps only the "
+            "last partition, append duplicates a partition loaded before. Without it such "
+            "a backfill is refused with BACKFILL_MODE_UNSAFE; merge and replace_partition "
+            "need no flag."
+        ),
+    )
 
 
 @strawberry.type
@@ -70,6 +79,7 @@ class BackfillMutations:
                     end=_utc(input.end, "to"),
                     step=input.step,
                     actor=await context.user(),
+                    allow_unsafe_mode=input.allow_unsafe_mode,
                 )
             for run in created.runs:
                 await publish_changes(context.settings, run, [])

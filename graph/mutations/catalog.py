@@ -24,6 +24,11 @@ from graph.permissions import IsOperator
 from graph.types import Pipeline, Source, UserError
 from graph.types.tables import Preview
 
+SAMPLE_PARAMS = (
+    "Run params to read the source with when checking the spec, for a source whose uri "
+    'uses them: a sample partition, e.g. {"partition": "2026-01-01"}.'
+)
+
 
 @strawberry.input
 class CreateSourceInput:
@@ -72,6 +77,7 @@ class CreatePipelineInput:
     source_id: strawberry.ID
     spec: JSON
     operations: PipelineOperationsInput | None = None
+    sample_params: JSON | None = strawberry.field(default=None, description=SAMPLE_PARAMS)
 
 
 @strawberry.input
@@ -80,6 +86,7 @@ class UpdatePipelineInput:
     source_id: strawberry.ID | None = None
     spec: JSON | None = None
     operations: PipelineOperationsInput | None = None
+    sample_params: JSON | None = strawberry.field(default=None, description=SAMPLE_PARAMS)
 
 
 @strawberry.input(description="A source by name, with the fields a pipeline file sets.")
@@ -302,6 +309,7 @@ class CatalogMutations:
                     data=data,
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
+                    sample_params=json_object(input.sample_params, "sampleParams"),
                 )
         except DataFlowError as error:
             return CreatePipelinePayload(errors=[UserError.from_error(error)])
@@ -327,6 +335,7 @@ class CatalogMutations:
                     operations=input.operations.changes() if input.operations else None,
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
+                    sample_params=json_object(input.sample_params, "sampleParams"),
                 )
         except DataFlowError as error:
             return UpdatePipelinePayload(errors=[UserError.from_error(error)])

@@ -130,11 +130,15 @@ def test_backfill_wait_runs_one_run_per_partition(
     dataflow: Dataflow, server: Server, tmp_path: Path
 ) -> None:
     name = define(dataflow, server, tmp_path, orders_rows(4))
+    window = ["--from", "2026-01-01", "--to", "2026-01-04", "--step", "day"]
 
-    result = dataflow.as_admin(
-        "backfill", name, "--from", "2026-01-01", "--to", "2026-01-04", "--step", "day", "--wait"
-    )
+    refused = dataflow.as_admin("backfill", name, *window)
+    result = dataflow.as_admin("backfill", name, *window, "--wait", "--allow-unsafe-mode")
 
+    # Mode append would duplicate a partition loaded twice: refused unless said so.
+    assert refused.code != 0
+    assert "BACKFILL_MODE_UNSAFE" in refused.stderr, refused.stderr
+    assert "--allow-unsafe-mode" in refused.stderr or "allowUnsafeMode" in refused.stderr
     assert result.code == 0, result.stderr
     backfill_id = result.stdout.strip()
     assert "3 runs queued" in result.stderr

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 BACKFILL = """
-mutation($id: ID!, $from: DateTime!, $to: DateTime!) {
-  backfill(input: {pipelineId: $id, from: $from, to: $to, step: DAY}) {
+mutation($id: ID!, $from: DateTime!, $to: DateTime!, $unsafe: Boolean! = false) {
+  backfill(input: {pipelineId: $id, from: $from, to: $to, step: DAY,
+                   allowUnsafeMode: $unsafe}) {
     backfill { id partitions step } errors { code message path }
   }
 }"""
@@ -66,7 +67,17 @@ async def test_a_backfill_runs_one_partition_each(
     pipeline = await flows.define_pipeline(
         client, csv_path, factories.orders_spec("backfilled", "append"), "backfilled"
     )
-    variables = {"id": pipeline, "from": "2026-03-01T00:00:00Z", "to": "2026-03-04T00:00:00Z"}
+    variables: dict[str, Any] = {
+        "id": pipeline,
+        "from": "2026-03-01T00:00:00Z",
+        "to": "2026-03-04T00:00:00Z",
+    }
+    unsafe = (await client.data(BACKFILL, variables))["backfill"]
+    assert unsafe["backfill"] is None
+    assert unsafe["errors"][0]["code"] == "BACKFILL_MODE_UNSAFE"
+    assert unsafe["errors"][0]["path"] == ["allowUnsafeMode"]
+    assert "mode append" in unsafe["errors"][0]["message"]
+    variables["unsafe"] = True
     created = (await client.data(BACKFILL, variables))["backfill"]
     assert created["errors"] == []
     assert created["backfill"]["partitions"] == 3

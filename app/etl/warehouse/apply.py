@@ -1,4 +1,5 @@
-"""Applying a run's staging table to its table: append, replace or merge, in SQL.
+"""Applying a run's staging table to its table: append, replace, merge or
+replace_partition, in SQL.
 
 Every statement here runs inside the load's final transaction. Identifiers have passed
 the table whitelist or the column-name check and are quoted; the injection lint is
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from app.errors import WarehouseError
 from app.etl.names import quote_ident
 from app.etl.warehouse.evolve import SchemaPlan, plan_schema
 from app.etl.warehouse.naming import index_name
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from app.etl.warehouse.database import Database
-    from app.etl.warehouse.protocol import LoadOptions, Mode
+    from app.etl.warehouse.protocol import LoadOptions, Mode, PartitionWindow
 
 SEQUENCE_COLUMN = "_dataflow_seq"
 """Merge staging only: batch number and position, so the last of equal keys wins."""
@@ -54,6 +56,13 @@ async def apply_staging(
     target, source = db.qualify(table), db.qualify(staging)
     existing = await db.table_schema(table)
     staged = await db.table_schema(staging)
+    if mode == "replace_partition":
+        # The run owns its window: what was there goes, in the same transaction as the
+        # insert below, so readers see the old partition or the new one.
+        if options.partition is None:
+            raise WarehouseError(f"a replace_partition load into {table} needs its partition")
+        if existing is not None:
+            await _delete_window(db, target, options.partition)
     if staged is None:
         # Nothing was staged: a replace with nothing empties the table, keeping it.
         if mode == "replace" and existing is not None:
@@ -79,7 +88,7 @@ async def apply_staging(
         for statement in alter_statements(db, target, plan):
             await db.execute(statement)
     columns = [name for name in data if name not in plan.drop]
-    if mode == "append":
+    if mode in ("append", "replace_partition"):
         await db.execute(
             f"INSERT INTO {target} ({column_list(columns)}) "  # noqa: S608
             f"SELECT {_select_list(columns, plan, db)} FROM {source}"
@@ -87,6 +96,16 @@ async def apply_staging(
     else:
         await _merge(db, table, source, columns, plan, options)
     await db.execute(f"DROP TABLE {source}")
+
+
+async def _delete_window(db: Database, target: str, window: PartitionWindow) -> None:
+    """Delete the rows whose partition column is in [start, end) (compared in UTC)."""
+    column = f"CAST({quote_ident(window.column)} AS TIMESTAMP)"
+    await db.execute(
+        f"DELETE FROM {target} WHERE {column} >= $1 AND {column} < $2",  # noqa: S608
+        window.start,
+        window.end,
+    )
 
 
 def pl_schema_without(schema: pl.Schema, column: str) -> pl.Schema:

@@ -7,13 +7,27 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import datetime
 
     import polars as pl
 
     from app.etl.warehouse.row_reads import RejectKey, RowFilter, RowsRead
 
-Mode = Literal["append", "replace", "merge"]
+
+Mode = Literal["append", "replace", "merge", "replace_partition"]
 NewColumns = Literal["evolve", "freeze", "discard"]
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    """The slice of the table one run owns: rows whose `column` is in [start, end).
+
+    Bounds are naive UTC; a column with a time zone is compared in UTC, a date as its
+    midnight."""
+
+    column: str
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,8 @@ class LoadOptions:
     """The incremental cursor column whose maximum becomes the watermark."""
     attempt: int = 1
     """The run's attempt: a later attempt takes the load over, fencing earlier ones."""
+    partition: PartitionWindow | None = None
+    """Mode replace_partition: the rows inside it are replaced by the run's rows."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +150,9 @@ class Warehouse(Protocol):
         self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
     ) -> TableLoad: ...
 
-    async def discard_run(self, run_id: str) -> None:
-        """Remove what an unfinished run left (staging, ledger, rejects); idempotent."""
+    async def discard_run(self, run_id: str, *, attempt: int) -> None:
+        """Remove what an unfinished run left (staging, ledger, rejects); idempotent.
+        A no-op when a later attempt than `attempt` owns the load (a stale worker)."""
         ...
 
     async def forget_runs(self, run_ids: Sequence[str]) -> int:

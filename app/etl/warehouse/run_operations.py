@@ -44,10 +44,10 @@ class RunOperations(Generic[DB]):
             await self._abandon(db)
             raise
 
-    async def discard_run(self, run_id: str) -> None:
+    async def discard_run(self, run_id: str, *, attempt: int) -> None:
         db = await self._database()
         try:
-            await runs.discard_run(db, run_id)
+            await runs.discard_run(db, run_id, attempt)
         finally:
             await db.close()
 

@@ -113,16 +113,24 @@ async def _claim(
     return await ledger.committed_batches(db, run_id), None
 
 
-async def discard_run(db: Database, run_id: str) -> None:
-    """Drop an unfinished run's staging, ledger rows and rejects (applied runs stay)."""
+async def discard_run(db: Database, run_id: str, attempt: int) -> None:
+    """Drop an unfinished run's staging, ledger rows and rejects (applied runs stay).
+
+    Fenced like every other write of a run: when a later attempt owns the load, the
+    caller is a stale worker and its discard is a no-op (it would delete the new owner's
+    staged batches)."""
     with db.errors(f"cannot discard run {run_id}"):
         async with db.transaction():
             await ledger.ensure_tables(db)
         found = await _find(db, run_id)
-        if found is None or found[4] == "applied":
+        if found is None or found[4] == "applied" or found[3] > attempt:
             return
         await db.lock_table(found[0])
         async with db.transaction():
+            # Looked at again under the table lock: a later attempt may have taken over.
+            found = await ledger.find_load(db, run_id)
+            if found is None or found[4] == "applied" or found[3] > attempt:
+                return
             await discard(db, run_id, found[2])
 
 

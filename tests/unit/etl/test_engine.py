@@ -304,7 +304,7 @@ class StalledWarehouse:
         del table, mode, run_id, options
         return self
 
-    async def discard_run(self, run_id: str) -> None:
+    async def discard_run(self, run_id: str, *, attempt: int) -> None:
         raise NotImplementedError
 
     async def read_table(self, table: str) -> pl.DataFrame:

@@ -129,8 +129,31 @@ async def an_earlier_attempt_is_fenced_off(warehouse: Warehouse, table: str) -> 
     await new.suspend()
     with pytest.raises(LoadTakenOver):
         await warehouse.begin_load(table=table, mode="append", run_id="r-fence")
-    await warehouse.discard_run("r-fence")
+    await warehouse.discard_run("r-fence", attempt=2)
     assert not await warehouse.table_exists(table)
+
+
+async def a_stale_attempts_discard_is_a_no_op(warehouse: Warehouse, table: str) -> None:
+    # Attempt 1 lost its lease; attempt 2 took the load over, staged a batch and is
+    # between batches (here: suspended, so it holds no lock). Attempt 1 then fails and
+    # cleans up: the new owner's staging and ledger must survive it.
+    old = await warehouse.begin_load(table=table, mode="append", run_id="r-stale")
+    await old.write_batch(0, orders(range(2)))
+    await old.suspend()
+    new = await warehouse.begin_load(
+        table=table, mode="append", run_id="r-stale", options=LoadOptions(attempt=2)
+    )
+    await new.write_batch(1, orders(range(2, 4)))
+    await new.suspend()
+    await warehouse.discard_run("r-stale", attempt=1)
+    resumed = await warehouse.begin_load(
+        table=table, mode="append", run_id="r-stale", options=LoadOptions(attempt=2)
+    )
+    assert sorted(resumed.committed) == [0, 1]
+    await resumed.write_batch(2, orders(range(4, 6)))
+    totals = await resumed.commit()
+    assert_frame_equal(await rows(warehouse, table), orders(range(6)))
+    assert (totals.rows_written, totals.batches) == (6, 3)
 
 
 async def discard_run_removes_what_a_run_left(warehouse: Warehouse, table: str) -> None:
@@ -142,8 +165,8 @@ async def discard_run_removes_what_a_run_left(warehouse: Warehouse, table: str) 
     await table_load.write_batch(0, orders(range(2, 4)), rejects=rejects)
     await table_load.suspend()
     assert (await warehouse.read_rejects("r-left")).height == 1
-    await warehouse.discard_run("r-left")
-    await warehouse.discard_run("r-left")  # idempotent
+    await warehouse.discard_run("r-left", attempt=1)
+    await warehouse.discard_run("r-left", attempt=1)  # idempotent
     assert (await warehouse.read_rejects("r-left")).height == 0
     fresh = await warehouse.begin_load(table=table, mode="append", run_id="r-left")
     assert not fresh.committed
@@ -332,6 +355,7 @@ SCENARIOS: list[Scenario] = [
     a_retried_run_resumes_without_duplicates,
     an_applied_run_is_not_applied_again,
     an_earlier_attempt_is_fenced_off,
+    a_stale_attempts_discard_is_a_no_op,
     discard_run_removes_what_a_run_left,
     rejects_are_kept_with_their_run_and_location,
     retention_forgets_runs_but_not_their_rows,
