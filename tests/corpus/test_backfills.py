@@ -78,8 +78,8 @@ WINDOWS: list[tuple[dict[str, Any], list[str], str]] = [
 # (csv rows after the header id,at, rows written, reasons of the rejected rows).
 ROWS: list[tuple[list[str], int, list[str]]] = [
     (["1,2024-01-01T00:00:00"], 1, []),
-    (["1,2023-12-31T23:59:59"], 0, ["outside the run's partition"]),
-    (["1,2024-01-02T00:00:00"], 0, ["outside the run's partition"]),
+    (["1,2023-12-31T23:59:59", "2,2024-01-01T05:00:00"], 1, ["outside the run's partition"]),
+    (["1,2024-01-02T00:00:00", "2,2024-01-01T05:00:00"], 1, ["outside the run's partition"]),
     (["1,", "2,2024-01-01T05:00:00"], 1, ["partition column `at` is null"]),
     (["1,2024-01-01T05:00:00", "2,2025-06-01T00:00:00"], 1, ["outside"]),
     (["1,2024-01-01T05:00:00", "3,1970-01-01T00:00:00"], 1, ["outside"]),
@@ -141,6 +141,25 @@ async def test_rows_outside_the_window_are_quarantined_with_their_reason(
     for reason, got in zip(reasons, rejects["reason"].to_list(), strict=True):
         assert reason in got
     assert all(row is not None for row in rejects["row_number"].to_list())
+
+
+async def test_a_partition_whose_every_row_is_outside_its_window_fails_and_changes_nothing(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    # Every row outside the window is the wrong file for the partition: like a run that
+    # rejects every row it read (max_reject_ratio), it fails and the table stays as it was.
+    spec = {"destination": {**PARTITIONED, "table": "kept"}}
+    await run(
+        csv_source(tmp_path, "good.csv", "id,at\n1,2024-01-01T05:00:00\n"),
+        warehouse,
+        spec,
+        params=WINDOW,
+    )
+    wrong = csv_source(tmp_path, "wrong.csv", "id,at\n2,2023-06-01T00:00:00\n")
+    with pytest.raises(DataFlowError) as raised:
+        await run(wrong, warehouse, spec, params=WINDOW)
+    assert raised.value.code == "CONTRACT_VIOLATION"
+    assert (await warehouse.read_table("kept"))["id"].to_list() == [1]
 
 
 @pytest.mark.parametrize(("mode", "refused"), MODES)

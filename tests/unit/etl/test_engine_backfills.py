@@ -131,7 +131,10 @@ async def test_replace_partition_replaces_its_window_and_rejects_rows_outside_it
 async def test_rows_outside_the_window_are_rejected_with_their_reason(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
-    write_partitions(tmp_path, {DAYS[0]: [(1, datetime(2024, 1, 3, 5), "late")]})
+    write_partitions(
+        tmp_path,
+        {DAYS[0]: [(1, datetime(2024, 1, 3, 5), "late"), (2, datetime(2024, 1, 1, 5), "in")]},
+    )
     result = await run(
         templated(tmp_path),
         warehouse,
@@ -140,7 +143,7 @@ async def test_rows_outside_the_window_are_rejected_with_their_reason(
         run_id="r-outside",
         pipeline_id="p",
     )
-    assert (result.rows_written, result.rows_rejected) == (0, 1)
+    assert (result.rows_written, result.rows_rejected) == (1, 1)
     rejects = await warehouse.read_rejects("r-outside")
     (reason,) = rejects["reason"].to_list()
     assert "partition column `at`" in reason
