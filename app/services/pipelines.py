@@ -12,7 +12,9 @@ from app.errors import AlreadyExists, PipelineNotFound, SourceMalformed, SourceU
 from app.etl.sources import parse_source
 from app.etl.sources.errors import SourceUnavailable
 from app.etl.sources.reader import ReadContext, open_reader
+from app.etl.sources.threads import finish_in_thread
 from app.etl.spec import parse_spec, validate_against_schema
+from app.etl.spec_limits import SpecLimits, check_spec_size
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.etl.sources.policy import SourcePolicy
+    from app.etl.spec import PipelineSpec
     from app.models.base import Record
     from app.models.source import Source
     from app.models.user import User
@@ -76,9 +79,24 @@ async def versions(*, session: AsyncSession, pipeline_id: str) -> list[PipelineV
     return list((await session.exec(statement)).all())
 
 
-async def check_against_source(source: Source, spec: dict[str, Any], policy: SourcePolicy) -> None:
-    """Report an unknown column or a type clash now, before any run (reads the header)."""
-    parsed = parse_spec(spec)
+def parse_bounded(spec: dict[str, Any], limits: SpecLimits | None = None) -> PipelineSpec:
+    """A spec from a client: its size capped first (`SpecTooLarge`), then parsed."""
+    check_spec_size(spec, limits)
+    return parse_spec(spec)
+
+
+async def check_against_source(
+    source: Source,
+    spec: dict[str, Any],
+    policy: SourcePolicy,
+    *,
+    limits: SpecLimits | None = None,
+) -> None:
+    """Report an unknown column or a type clash now, before any run (reads the header).
+
+    Parsing and checking are CPU work that grows with the spec: they run in a worker
+    thread, so the event loop keeps serving other requests meanwhile."""
+    parsed = await finish_in_thread(parse_bounded, spec, limits)
     if isinstance(spec.get("dataset"), dict):
         # Its members are checked against the loaded table after each load.
         parse_dataset(spec["dataset"], None)
@@ -92,7 +110,7 @@ async def check_against_source(source: Source, spec: dict[str, Any], policy: Sou
         return
     finally:
         await reader.aclose()
-    validate_against_schema(parsed, schema)
+    await finish_in_thread(validate_against_schema, parsed, schema)
 
 
 def _record_version(session: AsyncSession, pipeline: Pipeline, actor: User | None) -> None:
@@ -113,12 +131,13 @@ async def create(
     data: PipelineCreate,
     actor: User | None,
     policy: SourcePolicy,
+    limits: SpecLimits | None = None,
 ) -> Pipeline:
-    parse_spec(data.spec)
+    await finish_in_thread(parse_bounded, data.spec, limits)
     source = await source_service.get(session=session, source_id=data.source_id)
     if await get_by_name(session=session, name=data.name) is not None:
         raise AlreadyExists(f"a pipeline named {data.name!r} already exists", path=["name"])
-    await check_against_source(source, data.spec, policy)
+    await check_against_source(source, data.spec, policy, limits=limits)
     pipeline = Pipeline.model_validate(data, update={"created_by": actor.id if actor else None})
     session.add(pipeline)
     await session.flush()
@@ -136,6 +155,7 @@ async def update(
     actor: User | None,
     policy: SourcePolicy,
     operations: dict[str, Any] | None = None,
+    limits: SpecLimits | None = None,
 ) -> Pipeline:
     """A new version with a new spec and/or source (runs keep the version they ran);
     `operations` (attempts, timeout, concurrency, schedule) change without a version."""
@@ -145,7 +165,7 @@ async def update(
         session.add(pipeline)
     new_spec = spec if spec is not None else pipeline.spec
     source = await source_service.get(session=session, source_id=source_id or pipeline.source_id)
-    await check_against_source(source, new_spec, policy)
+    await check_against_source(source, new_spec, policy, limits=limits)
     if new_spec == pipeline.spec and source.id == pipeline.source_id:
         return pipeline  # nothing changed: no new version
     pipeline.spec = new_spec

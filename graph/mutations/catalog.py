@@ -11,6 +11,7 @@ from strawberry.types import Info
 from app.db import session_scope
 from app.errors import DataFlowError
 from app.etl.sources.policy import SourcePolicy
+from app.etl.spec_limits import SpecLimits
 from app.models.pipeline import PipelineCreate
 from app.models.source import SourceCreate
 from app.services import pipelines as pipeline_service
@@ -250,6 +251,7 @@ class CatalogMutations:
                     data=data,
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
+                    limits=SpecLimits.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return CreatePipelinePayload(errors=[UserError.from_error(error)])
@@ -275,6 +277,7 @@ class CatalogMutations:
                     operations=input.operations.changes() if input.operations else None,
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
+                    limits=SpecLimits.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return UpdatePipelinePayload(errors=[UserError.from_error(error)])
