@@ -14,9 +14,10 @@ from app.etl.sources import parse_source
 from app.etl.sources import preview as source_preview
 from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.reader import ReadContext
-from app.etl.spec import parse_spec
+from app.etl.spec_limits import SpecLimits
 from app.etl.transform import run_transform
 from app.services import sources as source_service
+from app.services.pipelines import parse_bounded
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -68,7 +69,9 @@ async def preview_pipeline(
     *, settings: Settings, source_id: str, spec: dict[str, Any], limit: int
 ) -> PreviewResult:
     check_limit(limit)
-    parsed = parse_spec(spec)
+    # Capped and parsed in a thread, like createPipeline's check (bounded work per request).
+    limits = SpecLimits.from_settings(settings)
+    parsed = await asyncio.to_thread(parse_bounded, spec, limits)
     config = await _source_config(settings, source_id)
     sample = await source_preview.preview_source(config, ReadContext(), SAMPLE_ROWS)
     frame = await asyncio.to_thread(run_transform, parsed.steps, sample)

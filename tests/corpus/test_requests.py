@@ -8,10 +8,13 @@ inputs, and list arguments on PostgreSQL. Add a case by adding a line to its lis
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import websockets
 
 from app.models.user import Role
 from tests import factories
@@ -199,6 +202,28 @@ async def test_a_bad_uri_is_refused_when_the_source_is_created(
     assert_typed(data["createSource"]["errors"], "SOURCE_INVALID", ["uri"], words)
 
 
+PREVIEW_PIPELINE = """mutation($source: ID!, $spec: JSON!) {
+  previewPipeline(input: {sourceId: $source, spec: $spec, limit: 3}) {
+    preview { rows } errors { code message path }
+  }
+}"""
+
+
+async def test_a_preview_of_a_spec_past_the_step_cap_is_refused(
+    operator: GraphQLClient, tmp_path: Path
+) -> None:
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(3))
+    created = await operator.data(
+        ops.CREATE_SOURCE,
+        {"input": {"name": factories.unique("s"), "kind": "csv", "uri": str(csv_path)}},
+    )
+    spec = _spec(*[{"filter": "quantity > 0"}] * 3000)
+    data = await operator.data(
+        PREVIEW_PIPELINE, {"source": created["createSource"]["source"]["id"], "spec": spec}
+    )
+    assert_typed(data["previewPipeline"]["errors"], "SPEC_TOO_LARGE", ["steps"], "3000 steps")
+
+
 # --- GraphQL requests (raw bodies, as a client could send them) --------------------------
 
 _ME = '"query": "{ me { email } }"'
@@ -231,6 +256,22 @@ async def test_a_request_nested_too_deep_is_a_typed_error(
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "nested deeper than 64 levels" in error["message"]
     assert health.status_code == 200
+
+
+async def test_a_websocket_message_nested_too_deep_closes_as_not_json(
+    server: str, operator: GraphQLClient
+) -> None:
+    url = server.replace("http://", "ws://") + "/graphql"
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {operator.token}"}}
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        payload = '{"query": "{ me { email } }", "variables": {"a": ' + nested(DEEP) + "}}"
+        await ws.send('{"id": "1", "type": "subscribe", "payload": ' + payload + "}")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 60)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400
 
 
 async def test_get_variables_nested_too_deep_are_a_typed_error(
