@@ -10,9 +10,12 @@ from app.analytics import service as analytics_service
 from app.analytics.scope import Scope, scope_of
 from app.errors import DataFlowError
 from app.models.user import Role
+from app.services import row_access
 from graph.context import Context
 from graph.permissions import IsViewer, require_role
+from graph.scalars import Long
 from graph.types.analytics import AnalyticsQueryInput, AnalyticsResult, Dataset
+from graph.types.common import selects
 
 
 def analytics_error(error: DataFlowError) -> GraphQLError:
@@ -42,9 +45,19 @@ class AnalyticsQuery:
             found = await analytics_service.list_datasets(
                 settings=info.context.settings, scope=scope
             )
+            datasets = [Dataset.from_info(dataset) for dataset in found]
+            if scope and selects(info, "rowCount"):
+                # A scoped caller's counts are of the rows within their scope.
+                counts = await row_access.count_rows(
+                    settings=info.context.settings,
+                    tables=[dataset.table for dataset in found],
+                    scope=scope,
+                )
+                for shown, dataset in zip(datasets, found, strict=True):
+                    shown.row_count = Long(counts.get(dataset.table, 0))
         except DataFlowError as error:
             raise analytics_error(error) from None
-        return [Dataset.from_info(dataset) for dataset in found]
+        return datasets
 
     @strawberry.field(
         permission_classes=[IsViewer],

@@ -14,12 +14,14 @@ from app.models.user import Role as ModelRole
 from app.services import api_keys as api_key_service
 from app.services import backfills as backfill_service
 from app.services import pipelines as pipeline_service
+from app.services import row_access
 from app.services import runs as run_service
 from app.services import sources as source_service
 from app.services import tables as table_service
 from app.services import users as user_service
+from graph.analytics import caller_scope
 from graph.context import Context
-from graph.permissions import IsAdmin, IsViewer, require_role
+from graph.permissions import IsAdmin, IsOperator, IsViewer, require_role
 from graph.scalars import Long
 from graph.types import (
     ApiKey,
@@ -37,6 +39,7 @@ from graph.types.backfills import Backfill
 from graph.types.catalog import prefetch_sources
 from graph.types.common import selects
 from graph.types.runs import prefetch_pipelines
+from graph.types.tables import RejectedRow
 
 
 def as_graphql_error(error: DataFlowError) -> GraphQLError:
@@ -172,15 +175,47 @@ class Query:
     async def table_preview(
         self, info: Info[Context, None], table: str, limit: int = 20
     ) -> TablePreview:
-        """The first rows of a loaded warehouse table, with its columns and row count."""
+        """The first rows of a loaded warehouse table, with its columns and row count,
+        within the caller's analytics scope (as `analytics` applies it)."""
         try:
             result, row_count = await table_service.preview(
-                settings=info.context.settings, table=table, limit=limit
+                settings=info.context.settings,
+                table=table,
+                limit=limit,
+                scope=await caller_scope(info),
+                count=selects(info, "rowCount"),
             )
         except DataFlowError as error:
             raise as_graphql_error(error) from None
         columns = [Column(name=name, type=dtype) for name, dtype in result.columns]
-        return TablePreview(columns=columns, rows=JSON(result.rows), row_count=Long(row_count))
+        # rowCount is counted only when asked for; unasked, the 0 is never sent.
+        return TablePreview(columns=columns, rows=JSON(result.rows), row_count=Long(row_count or 0))
+
+    @strawberry.field(
+        permission_classes=[IsOperator],
+        description="A run's rejected rows in source order (keyset pages of at most 200). "
+        "A caller with an analytics scope sees only rows whose fields are within it.",
+    )
+    async def rejects(
+        self,
+        info: Info[Context, None],
+        run_id: strawberry.ID,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[RejectedRow]:
+        try:
+            async with info.context.reads() as session:
+                run = await run_service.get(session=session, run_id=run_id)
+            page = await row_access.rejects_page(
+                settings=info.context.settings,
+                run_id=run.id,
+                scope=await caller_scope(info),
+                first=first,
+                after=after,
+            )
+        except DataFlowError as error:
+            raise as_graphql_error(error) from None
+        return connection(page, [RejectedRow.from_reject(item) for item in page.items])
 
     @strawberry.field(
         permission_classes=[IsViewer],

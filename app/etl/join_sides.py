@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from app.etl.sources import SourceConfig
     from app.etl.spec import PipelineSpec
-    from app.etl.warehouse import Warehouse
+    from app.etl.warehouse.protocol import TableReader
 
 # The side of a join is held in memory for the whole run; past this, it is not "small".
 MAX_JOIN_ROWS = 2_000_000
@@ -25,7 +25,7 @@ _READ_ROWS = 100_000
 
 async def read_join_sides(
     spec: PipelineSpec,
-    warehouse: Warehouse,
+    warehouse: TableReader,
     sources: Mapping[str, SourceConfig],
     params: Mapping[str, Any],
 ) -> dict[str, pl.LazyFrame]:

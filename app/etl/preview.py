@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from app.etl.sources import SourceConfig
     from app.etl.spec import PipelineSpec
-    from app.etl.warehouse import Warehouse
+    from app.etl.warehouse.protocol import TableReader
 
+# Rows read to preview a spec: enough that a selective filter still leaves some to show.
 SAMPLE_ROWS = 10_000
 
 
@@ -43,11 +44,11 @@ async def preview_pipeline(
     limit: int,
     sample_rows: int = SAMPLE_ROWS,
     params: Mapping[str, Any] | None = None,
-    warehouse: Warehouse | None = None,
+    warehouse: TableReader | None = None,
     join_sources: Mapping[str, SourceConfig] | None = None,
 ) -> PipelinePreview:
     """Run the whole plan (contract, steps, merge-key checks) on the source's first
-    `sample_rows` rows. Joins with a warehouse table need `warehouse`."""
+    `sample_rows` rows. Joins with a warehouse table read it through `warehouse`."""
     reader = open_reader(source, ReadContext(params=params or {}))
     try:
         schema = await reader.schema()
@@ -59,11 +60,15 @@ async def preview_pipeline(
         if warehouse is not None
         else {}
     )
-    validate_against_schema(
-        spec, schema, join_schemas={side: frame.collect_schema() for side, frame in sides.items()}
-    )
+    # Validation resolves every step's schema (Polars planning): off the event loop.
+    await asyncio.to_thread(_validate, spec, schema, sides)
     frame, rejects = await asyncio.to_thread(_apply, spec, sample, StepContext(sides=sides))
     return PipelinePreview(frame.head(limit), schema, rejects, sample.height)
+
+
+def _validate(spec: PipelineSpec, schema: pl.Schema, sides: Mapping[str, pl.LazyFrame]) -> None:
+    join_schemas = {side: frame.collect_schema() for side, frame in sides.items()}
+    validate_against_schema(spec, schema, join_schemas=join_schemas)
 
 
 async def _first_batch(batches: Any, schema: pl.Schema) -> pl.DataFrame:

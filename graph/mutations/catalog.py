@@ -18,6 +18,7 @@ from app.services import pipelines as pipeline_service
 from app.services import previews as preview_service
 from app.services import sources as source_service
 from app.validation import parse_model
+from graph.analytics import caller_scope
 from graph.context import Context
 from graph.mutations.common import json_object
 from graph.permissions import IsOperator
@@ -311,6 +312,8 @@ class CatalogMutations:
                 source_id=input.source_id,
                 spec=json_object(input.spec, "spec") or {},
                 limit=input.limit,
+                # Joined warehouse tables are read within the caller's scope.
+                scope=await caller_scope(info),
             )
         except DataFlowError as error:
             return PreviewPipelinePayload(errors=[UserError.from_error(error)])

@@ -15,11 +15,18 @@ from app.etl.names import quote_ident
 from app.etl.warehouse import ledger
 from app.etl.warehouse.duckdb_database import DuckDBDatabase, duckdb_errors
 from app.etl.warehouse.naming import check_table
+from app.etl.warehouse.row_reads import (
+    Params,
+    RowFilter,
+    RowsRead,
+    count_sql,
+    select_sql,
+    where_sql,
+)
 from app.etl.warehouse.run_operations import RunOperations
-from app.etl.warehouse.sql import select_from
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import polars as pl
 
@@ -39,6 +46,7 @@ _COLUMNS_SQL = (
     "SELECT column_name FROM information_schema.columns "
     "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position"
 )
+_TYPED_COLUMNS_SQL = _COLUMNS_SQL.replace("column_name", "column_name, data_type", 1)
 
 
 def _acquire(path: Path) -> duckdb.DuckDBPyConnection:
@@ -114,15 +122,37 @@ class DuckDBWarehouse(RunOperations[DuckDBDatabase]):
         return db
 
     async def read_table(self, table: str) -> pl.DataFrame:
+        return (await self.read_rows(table)).frame
+
+    async def read_rows(
+        self,
+        table: str,
+        *,
+        where: Sequence[RowFilter] = (),
+        limit: int | None = None,
+        count: bool = False,
+    ) -> RowsRead:
         check_table(table)
         cursor = await self._cursor()
 
-        def read() -> pl.DataFrame:
+        def read() -> RowsRead:
             with cursor:
-                if not _columns(cursor, table):
+                found = cursor.execute(_TYPED_COLUMNS_SQL, [table]).fetchall()
+                if not found:
                     raise TableNotFound(f"the warehouse has no table {table}")
+                text_columns = {row[0]: row[1] == "VARCHAR" for row in found}
                 cursor.execute("SET TimeZone = 'UTC'")
-                return cursor.execute(select_from(quote_ident(table))).pl()
+                params = Params()
+                condition = where_sql(table, where, text_columns, params)
+                sql = select_sql(quote_ident(table), "*", condition, limit, params)
+                frame = cursor.execute(sql, params.values).pl()
+                total = None
+                if count:
+                    counted = Params()
+                    condition = where_sql(table, where, text_columns, counted)
+                    row = cursor.execute(count_sql(quote_ident(table), condition), counted.values)
+                    total = int(row.fetchall()[0][0])
+                return RowsRead(frame, total)
 
         return await _in_thread(f"cannot read {table}", read)
 

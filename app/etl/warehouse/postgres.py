@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import polars as pl
@@ -15,8 +15,19 @@ from app.etl.warehouse.naming import check_table
 from app.etl.warehouse.pg_database import COLUMNS_SQL, PgDatabase
 from app.etl.warehouse.pg_errors import pg_errors
 from app.etl.warehouse.pg_types import polars_type
+from app.etl.warehouse.row_reads import (
+    Params,
+    RowFilter,
+    RowsRead,
+    count_sql,
+    select_sql,
+    where_sql,
+)
 from app.etl.warehouse.run_operations import RunOperations
 from app.etl.warehouse.sql import select_from
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 SCHEMA = "warehouse"
 CONNECT_TIMEOUT = 10.0
@@ -60,33 +71,76 @@ class PostgresWarehouse(RunOperations[PgDatabase]):
         db.connection.terminate()
 
     async def read_table(self, table: str) -> pl.DataFrame:
+        return (await self.read_rows(table)).frame
+
+    async def read_rows(
+        self,
+        table: str,
+        *,
+        where: Sequence[RowFilter] = (),
+        limit: int | None = None,
+        count: bool = False,
+    ) -> RowsRead:
         check_table(table)
         connection = await self._connect()
         try:
             with pg_errors(f"cannot read {table}"):
-                return await self._read(connection, table)
+                columns = await connection.fetch(COLUMNS_SQL, self._schema, table)
+                if not columns:
+                    raise TableNotFound(f"the warehouse has no table {table}")
+                await connection.execute("SET TIME ZONE 'UTC'")
+                if where or limit is not None:
+                    frame = await self._select(connection, table, columns, where, limit)
+                else:
+                    frame = await self._read(connection, table, columns)
+                total = await self._count(connection, table, columns, where) if count else None
+                return RowsRead(frame, total)
         finally:
             await _close(connection)
 
-    async def _read(self, connection: Any, table: str) -> pl.DataFrame:
-        columns = await connection.fetch(COLUMNS_SQL, self._schema, table)
-        if not columns:
-            raise TableNotFound(f"the warehouse has no table {table}")
-        schema = pl.Schema({row[0]: polars_type(row[1], row[2], row[3]) for row in columns})
-        # Booleans come out of COPY as t/f, which Polars does not read; text says true/false.
-        select = ", ".join(
-            f"{quote_ident(row[0])}::text" if row[1] == "boolean" else quote_ident(row[0])
-            for row in columns
-        )
-        await connection.execute("SET TIME ZONE 'UTC'")
+    async def _read(self, connection: Any, table: str, columns: list[Any]) -> pl.DataFrame:
+        """The whole table, by COPY (the fastest way out of PostgreSQL)."""
+        schema = _schema(columns)
         sink = _Buffer()
         await connection.copy_from_query(
-            select_from(qualified(self._schema, table), select),
+            select_from(qualified(self._schema, table), _select_list(columns)),
             output=sink.write,
             format="csv",
         )
         booleans = [row[0] for row in columns if row[1] == "boolean"]
         return await asyncio.to_thread(_frame_from_csv, bytes(sink.data), schema, booleans)
+
+    async def _select(
+        self,
+        connection: Any,
+        table: str,
+        columns: list[Any],
+        where: Sequence[RowFilter],
+        limit: int | None,
+    ) -> pl.DataFrame:
+        """Rows matching `where`, at most `limit`, read with bound parameters (COPY takes
+        none); the LIMIT runs in PostgreSQL, so only those rows leave it."""
+        params = Params()
+        condition = where_sql(table, where, _text_columns(columns), params)
+        sql = select_sql(
+            qualified(self._schema, table), _select_list(columns), condition, limit, params
+        )
+        records = await connection.fetch(sql, *params.values)
+        schema = _schema(columns)
+        booleans = [row[0] for row in columns if row[1] == "boolean"]
+        read_schema = {
+            name: pl.String() if name in booleans else dtype for name, dtype in schema.items()
+        }
+        frame = pl.DataFrame([tuple(r) for r in records], schema=read_schema, orient="row")
+        return _booleans(frame, booleans)
+
+    async def _count(
+        self, connection: Any, table: str, columns: list[Any], where: Sequence[RowFilter]
+    ) -> int:
+        params = Params()
+        condition = where_sql(table, where, _text_columns(columns), params)
+        sql = count_sql(qualified(self._schema, table), condition)
+        return int(await connection.fetchval(sql, *params.values))
 
     async def table_exists(self, table: str) -> bool:
         check_table(table)
@@ -117,16 +171,39 @@ class _Buffer:
         self.data += chunk
 
 
+def _schema(columns: list[Any]) -> pl.Schema:
+    return pl.Schema({row[0]: polars_type(row[1], row[2], row[3]) for row in columns})
+
+
+def _select_list(columns: list[Any]) -> str:
+    """Every column; those Polars reads as text (booleans: COPY says t/f, which Polars
+    does not read; jsonb, uuid, ...) are sent as text."""
+    return ", ".join(
+        quote_ident(row[0]) if _typed(row) else f"{quote_ident(row[0])}::text" for row in columns
+    )
+
+
+def _typed(row: Any) -> bool:
+    return row[1] != "boolean" and polars_type(row[1], row[2], row[3]) != pl.String()
+
+
+def _text_columns(columns: list[Any]) -> dict[str, bool]:
+    return {row[0]: row[1] in {"text", "character varying", "character"} for row in columns}
+
+
+def _booleans(frame: pl.DataFrame, booleans: list[str]) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(booleans).replace_strict({"true": True, "false": False}, return_dtype=pl.Boolean)
+    )
+
+
 def _frame_from_csv(data: bytes, schema: pl.Schema, booleans: list[str]) -> pl.DataFrame:
     read_schema = {
         name: pl.String() if name in booleans else dtype for name, dtype in schema.items()
     }
     if not data:
         return pl.DataFrame(schema=schema)
-    frame = pl.read_csv(data, has_header=False, schema=read_schema)
-    return frame.with_columns(
-        pl.col(booleans).replace_strict({"true": True, "false": False}, return_dtype=pl.Boolean)
-    )
+    return _booleans(pl.read_csv(data, has_header=False, schema=read_schema), booleans)
 
 
 async def _close(connection: Any) -> None:

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
 
     import polars as pl
 
+    from app.etl.warehouse.row_reads import RejectKey, RowFilter, RowsRead
+
 Mode = Literal["append", "replace", "merge"]
 NewColumns = Literal["evolve", "freeze", "discard"]
 
@@ -119,6 +121,12 @@ class TableLoad(Protocol):
         ...
 
 
+class TableReader(Protocol):
+    """What a join reads its other side through: a warehouse, or a caller's view of it."""
+
+    async def read_table(self, table: str) -> pl.DataFrame: ...
+
+
 class Warehouse(Protocol):
     async def begin_load(
         self, *, table: str, mode: Mode, run_id: str, options: LoadOptions | None = None
@@ -137,8 +145,33 @@ class Warehouse(Protocol):
         """The whole table (tests, previews); a missing one raises `TableNotFound`."""
         ...
 
+    async def read_rows(
+        self,
+        table: str,
+        *,
+        where: Sequence[RowFilter] = (),
+        limit: int | None = None,
+        count: bool = False,
+    ) -> RowsRead:
+        """Rows matching every filter, at most `limit` (read by the warehouse, so only
+        those leave it), and with `count` how many match in all. A filter on a column
+        the table lacks raises `MissingColumn`; a missing table `TableNotFound`."""
+        ...
+
     async def read_rejects(self, run_id: str) -> pl.DataFrame:
         """The rows a run quarantined, in source order."""
+        ...
+
+    async def read_rejects_page(
+        self,
+        run_id: str,
+        *,
+        where: Sequence[RowFilter] = (),
+        after: RejectKey | None = None,
+        limit: int,
+    ) -> pl.DataFrame:
+        """A page of a run's rejects (batch_no, source, row_number, reason, raw) after
+        `after`, keeping those whose raw row has every filtered field allowed."""
         ...
 
     async def table_exists(self, table: str) -> bool: ...

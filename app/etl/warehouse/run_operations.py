@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from app.etl.warehouse import runs
+from app.etl.warehouse import row_reads, runs
 from app.etl.warehouse.database import Database
 from app.etl.warehouse.naming import check_table
 from app.etl.warehouse.protocol import LoadOptions
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from app.etl.warehouse.protocol import Mode
+    from app.etl.warehouse.row_reads import RejectKey, RowFilter
     from app.etl.warehouse.staged_load import StagedLoad
 
 DB = TypeVar("DB", bound=Database)
@@ -61,5 +62,21 @@ class RunOperations(Generic[DB]):
         db = await self._database()
         try:
             return await runs.read_rejects(db, run_id)
+        finally:
+            await db.close()
+
+    async def read_rejects_page(
+        self,
+        run_id: str,
+        *,
+        where: Sequence[RowFilter] = (),
+        after: RejectKey | None = None,
+        limit: int,
+    ) -> pl.DataFrame:
+        db = await self._database()
+        try:
+            return await row_reads.read_rejects_page(
+                db, run_id, where=where, after=after, limit=limit
+            )
         finally:
             await db.close()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from app.etl.warehouse import BatchStats, LoadOptions, LoadTotals, Mode, Warehouse
+    from app.etl.warehouse.row_reads import RowsRead
 
 
 @pytest.fixture
@@ -310,6 +311,12 @@ class StalledWarehouse:
         raise NotImplementedError
 
     async def read_rejects(self, run_id: str) -> pl.DataFrame:
+        raise NotImplementedError
+
+    async def read_rows(self, table: str, **_: Any) -> RowsRead:
+        raise NotImplementedError
+
+    async def read_rejects_page(self, run_id: str, **_: Any) -> pl.DataFrame:
         raise NotImplementedError
 
     async def forget_runs(self, run_ids: Sequence[str]) -> int:
