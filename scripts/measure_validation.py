@@ -1,7 +1,19 @@
 """How long checking a spec against a schema takes as its number of steps grows.
 
 Run: `uv run python scripts/measure_validation.py 100 200 400`. Prints one line per size:
-the steps and the seconds `validate_against_schema` took on a two-column schema.
+the steps and the seconds `validate_against_schema` took on a two-column schema. The spec
+is built without the API's size caps (SPEC_MAX_STEPS), to measure past them.
+
+Measured on the 2-core development machine (filter steps `amount > i`):
+
+    steps   before (one growing plan)   after (a fresh frame per step)
+    100     0.15 s                      0.03 s
+    200     0.77 s                      0.05 s
+    400     5.37 s                      0.11 s
+
+Before, each step's check resolved the schema of the whole plan so far, so the total was
+quadratic or worse (the issue saw 600 steps take 10 s and 800 take 22 s, on the event
+loop); after, each step is checked on an empty frame with the previous step's schema.
 """
 
 from __future__ import annotations
