@@ -99,3 +99,26 @@ async def test_healthz_answers_while_a_large_spec_is_checked(
     payload = await asyncio.wait_for(creating, timeout=300)
     assert payload["errors"] == []
     assert answered_while_checking == 20
+
+
+UPDATE_PIPELINE = """mutation($input: UpdatePipelineInput!) {
+  updatePipeline(input: $input) { pipeline { version } errors { code message path } }
+}"""
+
+
+async def test_an_update_past_a_cap_is_refused_and_keeps_the_version(
+    operator: GraphQLClient, tmp_path: Path
+) -> None:
+    source_id = await make_source(operator, tmp_path)
+    created = await create_pipeline(operator, source_id, [{"filter": "quantity > 0"}])
+    pipeline_id = created["pipeline"]["id"]
+    long_filter = "quantity > 0 AND " * 600 + "quantity > 0"
+    spec = {"steps": [{"filter": long_filter}], "destination": {"table": "t"}}
+    data = await operator.data(UPDATE_PIPELINE, {"input": {"id": pipeline_id, "spec": spec}})
+    (error,) = data["updatePipeline"]["errors"]
+    assert (error["code"], error["path"]) == ("SPEC_TOO_LARGE", ["steps", "0", "filter"])
+    assert "10,212 characters; at most 10,000" in error["message"]
+    versions = await operator.data(
+        "query($id: ID!) { pipeline(id: $id) { version } }", {"id": pipeline_id}
+    )
+    assert versions["pipeline"]["version"] == 1
