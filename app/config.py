@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # Rows per batch on the data path: bounds memory, and how soon a cancel is noticed.
     # 25k: as fast as larger batches here, with peak RSS about 300 MB at 5M rows.
     etl_batch_rows: int = Field(default=25_000, ge=1_000, le=10_000_000)
+    # Caps on one pipeline spec (app/etl/spec_limits.py): checking a spec costs time in
+    # proportion to its steps and expressions, so one request cannot ask for minutes.
+    spec_max_steps: int = Field(default=200, ge=1, le=10_000)
+    spec_max_expression_chars: int = Field(default=10_000, ge=100, le=1_000_000)
+    spec_max_depth: int = Field(default=16, ge=4, le=64)
 
     @field_validator("database_url", "warehouse_url")
     @classmethod

@@ -80,6 +80,12 @@ class SpecInvalid(InvalidInput):
     code = "SPEC_INVALID"
 
 
+class SpecTooLarge(SpecInvalid):
+    """Past a size cap (steps, an expression's length, nesting): the message names it."""
+
+    code = "SPEC_TOO_LARGE"
+
+
 class UnknownStep(SpecInvalid):
     code = "UNKNOWN_STEP"
 

@@ -5,13 +5,15 @@ asks for `application/json` (or for nothing in particular) is answered as before
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
+from app.json_depth import JsonTooDeep, check_json_depth
 from graph.context import Context
 from graph.input_errors import REQUEST_ERROR_CODES, code_of
 
@@ -68,8 +70,41 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+class RequestTooDeep(Exception):
+    """An HTTP request's JSON (body, or variables in a GET) nests past `MAX_JSON_DEPTH`."""
+
+    def __init__(self, where: str, error: JsonTooDeep) -> None:
+        super().__init__(f"{where}: {error}")
+        self.message = f"{where}: {error}"
+
+
+def _too_deep_response(request: Request, error: RequestTooDeep) -> Response:
+    """A typed GraphQL error (400: the request was not executed), not a RecursionError's 500."""
+    body = {"errors": [{"message": error.message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+    media = GRAPHQL_RESPONSE if wants_graphql_response(request.headers.get("accept", "")) else JSON
+    return JSONResponse(body, status_code=400, media_type=media)
+
+
 class GraphQLOverHTTP(GraphQL[Context, None]):
-    """Strawberry's ASGI view, answering in the media type the client accepts."""
+    """Strawberry's ASGI view, answering in the media type the client accepts.
+
+    JSON is checked for depth before it is decoded: Python's decoder recurses, so
+    variables nested 100,000 deep were a RecursionError (HTTP 500)."""
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            check_json_depth(data)
+        except JsonTooDeep as error:
+            raise RequestTooDeep("the request's JSON", error) from None
+        return super().parse_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # WebSocket messages come here directly: too deep reads as "not valid JSON" (4400).
+        try:
+            check_json_depth(data)
+        except JsonTooDeep as error:
+            raise json.JSONDecodeError(str(error), "", 0) from None
+        return super().decode_json(data)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -87,7 +122,12 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         context: Context | Any = UNSET,
         root_value: None = UNSET,
     ) -> Any:
-        response = await super().run(request, context, root_value)
+        try:
+            response = await super().run(request, context, root_value)
+        except RequestTooDeep as error:
+            if isinstance(request, Request):
+                return _too_deep_response(request, error)
+            raise
         if (
             isinstance(request, Request)
             and isinstance(response, Response)

@@ -271,6 +271,7 @@ class Query:
         self, info: Info[Context, None], input: ValidatePipelineInput
     ) -> PipelineValidation:
         from app.etl.sources.policy import SourcePolicy
+        from app.etl.spec_limits import SpecLimits
         from graph.types import UserError
 
         settings = info.context.settings
@@ -278,7 +279,10 @@ class Query:
             draft = input.to_draft()
             async with info.context.reads() as session:
                 await pipeline_service.validate(
-                    session=session, draft=draft, policy=SourcePolicy.from_settings(settings)
+                    session=session,
+                    draft=draft,
+                    policy=SourcePolicy.from_settings(settings),
+                    limits=SpecLimits.from_settings(settings),
                 )
         except DataFlowError as error:
             return PipelineValidation(valid=False, errors=[UserError.from_error(error)])

@@ -20,6 +20,7 @@ from app.analytics.timeparts import (
     column_value,
     local_sql,
     offset_sql,
+    out_of_range,
     to_utc_naive,
 )
 from app.etl.names import quote_ident
@@ -241,6 +242,10 @@ def _time_range(build: _Builder, where: list[str]) -> tuple[datetime | None, dat
     if time is None or (time.start is None and time.end is None):
         return None, None
     member = _time_member(build, time)
+    for name, moment in (("from", time.start), ("to", time.end)):
+        problem = out_of_range(moment) if moment is not None else None
+        if problem:
+            raise QueryInvalid(f"timeDimension.{name}: {problem}", path=["timeDimension", name])
     start = to_utc_naive(time.start, zone) if time.start else None
     end = to_utc_naive(time.end, zone) if time.end else None
     if start and end and start > end:

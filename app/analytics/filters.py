@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.analytics.errors import QueryInvalid
 from app.analytics.query import Condition, Group, Operator
-from app.analytics.timeparts import column_value, parse_moment
+from app.analytics.timeparts import column_value, out_of_range, parse_moment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -134,4 +134,7 @@ def _coerce(member: Member, value: Scalar, timezone: str, where: str, path: list
     moment = parse_moment(value)
     if moment is None:
         raise QueryInvalid(f"{where}: {value!r} is not an ISO date or date-time", path=path)
+    problem = out_of_range(moment)
+    if problem:
+        raise QueryInvalid(f"{where}: {problem}", path=path)
     return column_value(moment, member, timezone)

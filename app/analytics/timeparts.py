@@ -57,6 +57,22 @@ def parse_moment(value: object) -> datetime | None:
         return None
 
 
+# Moments a query may name: a timezone shift or a day's step from here stays a datetime
+# (Python's range is years 1-9999; past it, arithmetic is an OverflowError).
+MIN_MOMENT = datetime(1, 1, 3)
+MAX_MOMENT = datetime(9999, 12, 29)
+
+
+def out_of_range(moment: datetime) -> str | None:
+    """Why a moment cannot be used (outside MIN_MOMENT..MAX_MOMENT), or None."""
+    if MIN_MOMENT <= moment.replace(tzinfo=None) <= MAX_MOMENT:
+        return None
+    return (
+        f"{moment.isoformat()} is outside the supported range "
+        f"{MIN_MOMENT.date().isoformat()} to {MAX_MOMENT.date().isoformat()}"
+    )
+
+
 def to_utc_naive(moment: datetime, timezone: str) -> datetime:
     """A naive moment is wall time in the query's timezone; the result is naive UTC."""
     if moment.tzinfo is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
@@ -18,11 +19,25 @@ if TYPE_CHECKING:
 EXPRESSION_INVALID = "expression_invalid"
 
 
+MAX_EXPRESSION_TOKENS = 500
+"""Names, numbers, strings and operators in one expression. Polars' planning time grows
+with the square of an expression's terms (1,600 terms: 5 s), so a spec's expressions are
+capped well above any real one (a 20-branch CASE is about 200)."""
+_TOKEN = re.compile(r"""[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d*)?|'(?:[^']|'')*'|"[^"]*"|\S""")
+
+
 def parse_expression(text: str) -> pl.Expr:
     """Parse one SQL expression with Polars' own parser (never `eval`).
 
     Raises a pydantic custom error so model validation reports it with its location.
     """
+    tokens = sum(1 for _ in _TOKEN.finditer(text))
+    if tokens > MAX_EXPRESSION_TOKENS:
+        raise PydanticCustomError(
+            EXPRESSION_INVALID,
+            "the expression has {tokens} terms; at most {limit} are allowed",
+            {"tokens": tokens, "limit": MAX_EXPRESSION_TOKENS},
+        )
     try:
         return pl.sql_expr(text)
     except pl.exceptions.PolarsError as error:

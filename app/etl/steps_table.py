@@ -151,10 +151,14 @@ class SortStep(StepModel):
         )
 
 
+# Polars counts rows in 32 bits: a larger head() is an OverflowError, not a bigger limit.
+MAX_LIMIT_ROWS = 2**32 - 1
+
+
 class LimitStep(StepModel):
     kind: ClassVar[str] = "limit"
     blocking: ClassVar[bool] = True
-    limit: int = Field(ge=0)
+    limit: int = Field(ge=0, le=MAX_LIMIT_ROWS)
 
     @override
     def apply(self, frame: pl.LazyFrame, context: StepContext) -> pl.LazyFrame:

@@ -24,7 +24,9 @@ from app.etl.sources import parse_source
 from app.etl.sources.errors import SourceUnavailable
 from app.etl.sources.reader import ReadContext, open_reader
 from app.etl.sources.templates import placeholders
+from app.etl.sources.threads import finish_in_thread
 from app.etl.spec import parse_spec, validate_against_schema
+from app.etl.spec_limits import SpecLimits, check_spec_size
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline, PipelineCreate
 from app.models.pipeline_version import PipelineVersion
@@ -89,19 +91,29 @@ async def versions(*, session: AsyncSession, pipeline_id: str) -> list[PipelineV
     return list((await session.exec(statement)).all())
 
 
+def parse_bounded(spec: dict[str, Any], limits: SpecLimits | None = None) -> PipelineSpec:
+    """A spec from a client: its size capped first (`SpecTooLarge`), then parsed."""
+    check_spec_size(spec, limits)
+    return parse_spec(spec)
+
+
 async def check_against_source(
     source: Source,
     spec: dict[str, Any],
     policy: SourcePolicy,
     sample_params: Mapping[str, Any] | None = None,
+    *,
+    limits: SpecLimits | None = None,
 ) -> None:
     """Report an unknown column or a type clash now, before any run (reads the header).
 
     A source whose uri uses run params (`{partition}` in a backfill) is read with
     `sample_params`, a partition the caller names; without one, a spec whose contract
     declares its columns is checked against those alone, and any other is refused with
-    a message saying to name a sample partition."""
-    parsed = parse_spec(spec)
+    a message saying to name a sample partition. Parsing and checking are CPU work that
+    grows with the spec: they run in a worker thread, so the event loop keeps serving
+    other requests meanwhile."""
+    parsed = await finish_in_thread(parse_bounded, spec, limits)
     if isinstance(spec.get("dataset"), dict):
         # Its members are checked against the loaded table after each load.
         parse_dataset(spec["dataset"], None)
@@ -119,7 +131,7 @@ async def check_against_source(
         return
     finally:
         await reader.aclose()
-    validate_against_schema(parsed, schema)
+    await finish_in_thread(validate_against_schema, parsed, schema)
 
 
 def _check_templated_without_sample(parsed: PipelineSpec, uri: str, needed: list[str]) -> None:
@@ -156,12 +168,13 @@ async def create(
     actor: User | None,
     policy: SourcePolicy,
     sample_params: Mapping[str, Any] | None = None,
+    limits: SpecLimits | None = None,
 ) -> Pipeline:
-    parse_spec(data.spec)
+    await finish_in_thread(parse_bounded, data.spec, limits)
     source = await source_service.get(session=session, source_id=data.source_id)
     if await get_by_name(session=session, name=data.name) is not None:
         raise AlreadyExists(f"a pipeline named {data.name!r} already exists", path=["name"])
-    await check_against_source(source, data.spec, policy, sample_params)
+    await check_against_source(source, data.spec, policy, sample_params, limits=limits)
     pipeline = Pipeline.model_validate(data, update={"created_by": actor.id if actor else None})
     session.add(pipeline)
     await session.flush()
@@ -180,6 +193,7 @@ async def update(
     policy: SourcePolicy,
     operations: dict[str, Any] | None = None,
     sample_params: Mapping[str, Any] | None = None,
+    limits: SpecLimits | None = None,
 ) -> Pipeline:
     """A new version with a new spec and/or source (runs keep the version they ran);
     `operations` (attempts, timeout, concurrency, schedule) change without a version."""
@@ -189,7 +203,7 @@ async def update(
         session.add(pipeline)
     new_spec = spec if spec is not None else pipeline.spec
     source = await source_service.get(session=session, source_id=source_id or pipeline.source_id)
-    await check_against_source(source, new_spec, policy, sample_params)
+    await check_against_source(source, new_spec, policy, sample_params, limits=limits)
     if new_spec == pipeline.spec and source.id == pipeline.source_id:
         return pipeline  # nothing changed: no new version
     pipeline.spec = new_spec
@@ -249,7 +263,13 @@ class Draft:
     operations: dict[str, Any] | None = None
 
 
-async def validate(*, session: AsyncSession, draft: Draft, policy: SourcePolicy) -> None:
+async def validate(
+    *,
+    session: AsyncSession,
+    draft: Draft,
+    policy: SourcePolicy,
+    limits: SpecLimits | None = None,
+) -> None:
     """Run the checks creating or updating the pipeline (and its source) would run, and
     write nothing: the first problem raises, with its path as the mutation gives it."""
     source = await _draft_source(session, draft, policy)
@@ -260,10 +280,10 @@ async def validate(*, session: AsyncSession, draft: Draft, policy: SourcePolicy)
     else:
         fields = {"name": draft.name, "source_id": source.id or "", "spec": draft.spec}
         parse_model(PipelineCreate, {**fields, **(draft.operations or {})})
-        parse_spec(draft.spec)
+        await finish_in_thread(parse_bounded, draft.spec, limits)
         if await get_by_name(session=session, name=draft.name) is not None:
             raise AlreadyExists(f"a pipeline named {draft.name!r} already exists", path=["name"])
-    await check_against_source(source, draft.spec, policy)
+    await check_against_source(source, draft.spec, policy, limits=limits)
 
 
 async def _draft_source(session: AsyncSession, draft: Draft, policy: SourcePolicy) -> Source:

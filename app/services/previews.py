@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +15,10 @@ from app.etl.sources import parse_source
 from app.etl.sources import preview as source_preview
 from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.reader import ReadContext
-from app.etl.spec import parse_spec
+from app.etl.spec_limits import SpecLimits
 from app.etl.steps_table import JoinStep
 from app.services import sources as source_service
+from app.services.pipelines import parse_bounded
 from app.services.row_access import CallerTables
 
 if TYPE_CHECKING:
@@ -84,7 +86,9 @@ async def preview_pipeline(
     and the rows the contract would quarantine with their reasons. A join with a
     warehouse table reads it as the caller may (`row_access`: within their scope)."""
     check_limit(limit)
-    parsed = parse_spec(spec)
+    # Capped and parsed in a thread, like createPipeline's check (bounded work per request).
+    limits = SpecLimits.from_settings(settings)
+    parsed = await asyncio.to_thread(parse_bounded, spec, limits)
     config = await _source_config(settings, source_id)
     preview = await pipeline_preview.preview_pipeline(
         config,

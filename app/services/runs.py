@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -34,6 +34,26 @@ class Triggered:
     run: Run
     created: bool  # False when an idempotency key matched an earlier run
     events: list[StoredEvent]
+
+
+_V = TypeVar("_V")
+
+MAX_FILTER_VALUES = 100
+"""Values one list argument of a filter may hold (README: Limits). PostgreSQL's driver
+binds at most 32,767 parameters a statement; a list is refused well before that."""
+IN_CHUNK = 1_000
+"""Ids per `IN (...)` when a batch lookup is split to stay under that bound."""
+
+
+def distinct_values(values: Collection[_V], field: str) -> list[_V]:
+    """A list argument without repeats, refused past MAX_FILTER_VALUES (naming `field`)."""
+    if len(values) > MAX_FILTER_VALUES:
+        raise InvalidInput(
+            f"{field}: {len(values):,} values; at most {MAX_FILTER_VALUES} are allowed",
+            path=field.split("."),
+            details={"limit": MAX_FILTER_VALUES},
+        )
+    return list(dict.fromkeys(values))
 
 
 @dataclass(frozen=True)
@@ -116,7 +136,8 @@ async def list_page(
         if where.backfill_id is not None:
             statement = statement.where(Run.backfill_id == where.backfill_id)
         if where.statuses:
-            statement = statement.where(col(Run.status).in_(list(where.statuses)))
+            statuses = distinct_values(where.statuses, "filter.statuses")
+            statement = statement.where(col(Run.status).in_(statuses))
         if where.created_after is not None:
             statement = statement.where(col(Run.created_at) >= where.created_after)
         if where.created_before is not None:
@@ -129,19 +150,23 @@ async def list_page(
 async def latest_for_pipelines(
     *, session: AsyncSession, pipeline_ids: Sequence[str]
 ) -> list[Run | None]:
-    """The newest run of each pipeline, in one query (for a DataLoader)."""
-    newest = (
-        select(Run.pipeline_id, func.max(Run.created_at).label("created_at"))
-        .where(col(Run.pipeline_id).in_(pipeline_ids))
-        .group_by(col(Run.pipeline_id))
-        .subquery()
-    )
-    statement = select(Run).join(
-        newest,
-        (col(Run.pipeline_id) == newest.c.pipeline_id)
-        & (col(Run.created_at) == newest.c.created_at),
-    )
-    by_pipeline = {run.pipeline_id: run for run in (await session.exec(statement)).all()}
+    """The newest run of each pipeline, one query per IN_CHUNK ids (for a DataLoader)."""
+    by_pipeline: dict[str, Run] = {}
+    unique = list(dict.fromkeys(pipeline_ids))
+    for start in range(0, len(unique), IN_CHUNK):
+        chunk = unique[start : start + IN_CHUNK]
+        newest = (
+            select(Run.pipeline_id, func.max(Run.created_at).label("created_at"))
+            .where(col(Run.pipeline_id).in_(chunk))
+            .group_by(col(Run.pipeline_id))
+            .subquery()
+        )
+        statement = select(Run).join(
+            newest,
+            (col(Run.pipeline_id) == newest.c.pipeline_id)
+            & (col(Run.created_at) == newest.c.created_at),
+        )
+        by_pipeline.update((run.pipeline_id, run) for run in (await session.exec(statement)).all())
     return [by_pipeline.get(pipeline_id) for pipeline_id in pipeline_ids]
 
 

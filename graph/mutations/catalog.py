@@ -11,6 +11,7 @@ from strawberry.types import Info
 from app.db import session_scope
 from app.errors import DataFlowError
 from app.etl.sources.policy import SourcePolicy
+from app.etl.spec_limits import SpecLimits
 from app.models.pipeline import PipelineCreate
 from app.models.source import SourceCreate
 from app.services import pipelines as pipeline_service
@@ -310,6 +311,7 @@ class CatalogMutations:
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
                     sample_params=json_object(input.sample_params, "sampleParams"),
+                    limits=SpecLimits.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return CreatePipelinePayload(errors=[UserError.from_error(error)])
@@ -336,6 +338,7 @@ class CatalogMutations:
                     actor=await context.user(),
                     policy=SourcePolicy.from_settings(context.settings),
                     sample_params=json_object(input.sample_params, "sampleParams"),
+                    limits=SpecLimits.from_settings(context.settings),
                 )
         except DataFlowError as error:
             return UpdatePipelinePayload(errors=[UserError.from_error(error)])

@@ -24,6 +24,7 @@ from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN
 from app.etl.sources.reconcile import conform
 from app.etl.sources.secrets import REDACTED, SecretRef
 from app.etl.sources.templates import render
+from app.json_depth import JsonTooDeep, check_json_depth
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -153,7 +154,10 @@ def _query_value(value: Any) -> str:
 def _parse(content: bytes, options: HttpOptions) -> tuple[Any, pl.DataFrame]:
     """The page's JSON and its records as a frame (in a worker thread)."""
     try:
+        check_json_depth(content)  # json.loads recurses: deep nesting is a RecursionError
         body = json.loads(content)
+    except JsonTooDeep as error:
+        raise SourceMalformed(f"the response is {error}", details={"depth": error.depth}) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SourceMalformed(f"the response is not JSON ({error})") from None
     records = at_path(body, options.records_path)

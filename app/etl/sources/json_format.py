@@ -11,6 +11,7 @@ from app.errors import SourceMalformed
 from app.etl.sources.flatten import as_text, flatten_structs
 from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN
 from app.etl.sources.temporal import infer_temporal_types
+from app.json_depth import MAX_JSON_DEPTH, JsonTooDeep, check_json_depth, json_depth
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -82,6 +83,7 @@ def _line_blocks(handle: BinaryIO, block_bytes: int) -> Iterator[tuple[bytes, in
 
 
 def _parse_lines(data: bytes, first_line: int) -> pl.DataFrame:
+    _check_lines_depth(data, first_line)
     try:
         frame = pl.read_ndjson(data, infer_schema_length=None)
     except pl.exceptions.PolarsError as error:
@@ -99,6 +101,20 @@ def _line_numbers(data: bytes, first_line: int, rows: int) -> pl.Series:
     text = pl.Series([data.decode("utf-8", errors="replace")]).str.split("\n").explode()
     filled = text.str.strip_chars().str.len_bytes() > 0
     return (filled.arg_true().cast(pl.Int64) + first_line).alias(ROW_COLUMN)
+
+
+def _check_lines_depth(data: bytes, first_line: int) -> None:
+    """Refuse a line nested too deep, by its number (the error path parses in Python)."""
+    if json_depth(data) <= MAX_JSON_DEPTH:
+        return
+    for offset, line in enumerate(data.split(b"\n")):
+        try:
+            check_json_depth(line)
+        except JsonTooDeep as error:
+            raise SourceMalformed(
+                f"line {first_line + offset}: {error}",
+                details={"line": first_line + offset, "depth": error.depth},
+            ) from None
 
 
 def _bad_line(data: bytes, first_line: int, error: Exception) -> SourceMalformed:
@@ -157,6 +173,12 @@ class JsonArrayFormat:
             raise SourceMalformed(
                 "expected a JSON array of objects (for one object per line use kind ndjson)"
             )
+        try:
+            check_json_depth(data)
+        except JsonTooDeep as error:
+            raise SourceMalformed(
+                f"the document is {error}", details={"depth": error.depth}
+            ) from None
         try:
             frame = pl.read_json(data, infer_schema_length=None)
         except pl.exceptions.PolarsError as error:

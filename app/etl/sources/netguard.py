@@ -88,9 +88,49 @@ def check_sql_uri(uri: str, *, allow_private: bool) -> None:
     _check_host(parts.hostname, uri, allow_private=allow_private)
 
 
+def check_uri_characters(uri: str) -> None:
+    """No control characters (NUL, newlines, ...): no path or URL holds one, and the
+    libraries below fail on them in their own ways (ValueError, httpx.InvalidURL)."""
+    for position, character in enumerate(uri):
+        if ord(character) < 0x20 or ord(character) == 0x7F:
+            raise SourceInvalid(
+                f"uri: holds the control character U+{ord(character):04X} at position "
+                f"{position}; a path or URL cannot contain one",
+                path=["uri"],
+                details={"position": position},
+            )
+
+
+def numeric_host_address(host: str) -> IPAddress | None:
+    """The address a host in a legacy numeric form means to the system resolver
+    (`0177.0.0.1`, `0x7f.1`, `2130706433`, `127.1`), or None for any other host."""
+    if literal_address(host) is not None:
+        return None
+    try:
+        packed = socket.inet_aton(host)
+    except (OSError, ValueError):
+        return None
+    return ipaddress.IPv4Address(packed)
+
+
 def _check_host(host: str | None, uri: str, *, allow_private: bool) -> None:
     if not host:
         raise SourceInvalid(f"{uri!r} names no host", path=["uri"])
+    bad = next((ch for ch in host if not (ch.isalnum() or ch in ".-_:%")), None)
+    if bad is not None:
+        raise SourceInvalid(
+            f"the host {host!r} holds {bad!r}, which no host name has", path=["uri"]
+        )
+    numeric = numeric_host_address(host)
+    if numeric is not None:
+        # Resolvers read these forms as addresses (octal, hex, short), URL parsers
+        # disagree on them; refused whatever they mean, so no check is skipped.
+        raise SourceInvalid(
+            f"the host {host} is an IPv4 address in a legacy numeric form (it means "
+            f"{numeric}); write the address in dotted decimal",
+            path=["uri"],
+            details={"host": host, "address": str(numeric)},
+        )
     address = literal_address(host)
     if address is not None:
         check_address(host, address, allow_private=allow_private)
@@ -100,7 +140,7 @@ def _check_host(host: str | None, uri: str, *, allow_private: bool) -> None:
 
 async def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
     """The addresses `host` resolves to, every one of them allowed (else refused)."""
-    literal = literal_address(host)
+    literal = literal_address(host) or numeric_host_address(host)
     if literal is not None:
         check_address(host, literal, allow_private=allow_private)
         return [str(literal)]

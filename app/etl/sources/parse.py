@@ -23,7 +23,7 @@ from app.etl.sources.config import (
     s3_location,
 )
 from app.etl.sources.http_options import HttpOptions
-from app.etl.sources.netguard import check_http_uri, check_sql_uri
+from app.etl.sources.netguard import check_http_uri, check_sql_uri, check_uri_characters
 from app.etl.sources.options import CsvOptions, JsonOptions, ParquetOptions
 from app.etl.sources.paths import confined_pattern
 from app.etl.sources.sql_options import SqlOptions
@@ -79,6 +79,7 @@ def parse_source(
 
     Every problem is a SOURCE_INVALID (or a subclass) whose `path` points at the field.
     """
+    check_uri_characters(uri)
     if kind in FILE_KINDS:
         return _file_source(kind, uri, options, policy)
     if kind == "http":
