@@ -42,6 +42,7 @@ from strawberry.utils.aio import aclosing
 
 from app.errors import Unauthenticated
 from graph.context import SOCKET_CHECK_SECONDS, Context
+from graph.extensions import operation_named
 from graph.types import RunEvent
 
 if TYPE_CHECKING:
@@ -257,6 +258,7 @@ class SharedResultsTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Non
         socket keep the schema's executor), and the operation sees the caller as the
         credential stands now, not as it stood when the socket opened."""
         self.context.begin_operation(operation.id)  # this operation's task only
+        operation_named.set(operation.operation_name is not None)  # this task's too
         ended = await self._verify_again() is not None
         try:
             _sharing.set(await self._sharing_for(operation))  # this operation's task only
