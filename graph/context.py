@@ -151,6 +151,7 @@ class Context:
     _auth_error: Unauthenticated | None = None
     _resolved: bool = False
     _token: str | None = None  # the credential the caller was resolved from
+    user_id_seen: str | None = None  # whose it was, kept for logs after it ended
     loaders: dict[str, DataLoader[str, Any]] = field(default_factory=dict)
     # Over WebSocket one context serves the whole connection: this counts its streams.
     active_subscriptions: int = 0
@@ -199,6 +200,7 @@ class Context:
                 self._token = bearer_token(header)
                 if self._token is not None:
                     self._caller = await _caller_reading(self.settings, self._token)
+                    self.user_id_seen = self._caller.user.id
             except Unauthenticated as error:
                 self._auth_error = error
             self._resolved = True

@@ -242,7 +242,14 @@ class SharedResultsTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Non
             wake.clear()
             code = await self._verify_again()
             if code is not None:
-                await self.websocket.close(code=code, reason=self.context.close_reason(code))
+                reason = self.context.close_reason(code)
+                logger.info(
+                    "closed a socket whose credential no longer holds (%s): %s",
+                    code,
+                    reason,
+                    extra={"user_id": self.context.user_id_seen, "code": code},
+                )
+                await self.websocket.close(code=code, reason=reason)
                 return
 
     async def _verify_again(self) -> int | None:
