@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,10 @@ if TYPE_CHECKING:
 
     from app.config import Settings
 
-RUN_UPDATES = "subscription { runUpdates { id status } }"
+# Of a pipeline no run belongs to: Redis pub/sub channels ignore the database number, so
+# the updates of all runs would include other test sessions' runs on this Redis.
+NO_PIPELINE = str(uuid.uuid4())
+RUN_UPDATES = f'subscription {{ runUpdates(pipelineId: "{NO_PIPELINE}") {{ id status }} }}'
 ME = "{ me { email role } }"
 # Any operator-only field: the permission check comes before the pipeline is looked up.
 TRIGGER = 'mutation { triggerRun(pipelineId: "no-such-pipeline") { errors { code } } }'
