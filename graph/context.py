@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,10 +18,10 @@ from app.services import api_keys as api_key_service
 from app.services import auth as auth_service
 from app.services import catalog_cache
 from app.services import runs as run_service
-from app.services.auth import Caller, bearer_token
+from app.services.auth import CALLER_FRESH_SECONDS, Caller, bearer_token
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,10 +32,26 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.models.base import Record
     from app.models.run import Run
+    from app.models.user import Role
     from app.ratelimit import LoginLimiter
 
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+
+# An open socket verifies its credential again this often, trusting a caller verified at
+# most SOCKET_TRUST_SECONDS ago: so a change made on any replica reaches every socket
+# within CALLER_FRESH_SECONDS, the bound HTTP callers get (app/services/auth.py).
+SOCKET_CHECK_SECONDS = 0.5
+SOCKET_TRUST_SECONDS = CALLER_FRESH_SECONDS - SOCKET_CHECK_SECONDS
+
+# How a socket ends when its credential no longer holds: the credential ended (disabled
+# account, revoked key or token, expiry), or it grants less than a running operation needs.
+CLOSE_CREDENTIAL_ENDED = 4401
+CLOSE_ROLE_TOO_SMALL = 4403
+_MAX_CLOSE_REASON_BYTES = 123  # a WebSocket close frame's limit
+
+# The socket operation the running task serves (set in that operation's own task).
+_operation: ContextVar[str | None] = ContextVar("dataflow_ws_operation", default=None)
 
 
 async def authenticate(settings: Settings, header: object) -> Caller | None:
@@ -42,28 +60,75 @@ async def authenticate(settings: Settings, header: object) -> Caller | None:
     return None if token is None else await _caller(settings, token, session_scope)
 
 
-async def _authenticate_reading(settings: Settings, header: object) -> Caller | None:
+async def _caller_reading(
+    settings: Settings, token: str, max_age: float = CALLER_FRESH_SECONDS
+) -> Caller:
     """As `authenticate`, on a read session: an access token only reads its holder (an
     API key records its last use, so it takes a writing session of its own)."""
-    token = bearer_token(header)
-    if token is None:
-        return None
     opens = session_scope if api_key_service.is_api_key(token) else read_scope
-    return await _caller(settings, token, opens)
+    return await _caller(settings, token, opens, max_age)
 
 
 async def _caller(
     settings: Settings,
     token: str,
     opens: Callable[[Settings], AbstractAsyncContextManager[AsyncSession]],
+    max_age: float = CALLER_FRESH_SECONDS,
 ) -> Caller:
     # A caller verified moments ago needs no session at all: opening one costs more
     # than the rest of a small query.
-    known = auth_service.remembered_caller(settings=settings, token=token)
+    known = auth_service.remembered_caller(settings=settings, token=token, max_age=max_age)
     if known is not None:
         return known
     async with opens(settings) as session:
-        return await auth_service.authenticate(session=session, settings=settings, token=token)
+        return await auth_service.authenticate(
+            session=session, settings=settings, token=token, max_age=max_age
+        )
+
+
+# Sockets' lookups in flight, by event loop and credential: the sockets holding one
+# credential (a dashboard's hundreds of tabs) re-verify it with one lookup, not one each.
+_lookups: dict[tuple[int, str, str], asyncio.Future[Caller]] = {}
+
+
+async def _verify_socket_credential(settings: Settings, token: str) -> Caller:
+    known = auth_service.remembered_caller(
+        settings=settings, token=token, max_age=SOCKET_TRUST_SECONDS
+    )
+    if known is not None:
+        return known
+    key = (id(asyncio.get_running_loop()), settings.signing_key(), token)
+    pending = _lookups.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(_caller_reading(settings, token, SOCKET_TRUST_SECONDS))
+        _lookups[key] = pending
+        pending.add_done_callback(lambda done: _lookup_done(key, done))
+    # Shielded: one socket closing must not cancel the lookup the others wait for.
+    return await asyncio.shield(pending)
+
+
+def _lookup_done(key: tuple[int, str, str], done: asyncio.Future[Caller]) -> None:
+    if _lookups.get(key) is done:
+        del _lookups[key]
+    if not done.cancelled():
+        done.exception()  # retrieved here too, in case every waiter has gone
+
+
+def socket_verdict(
+    caller: Caller | None, error: Unauthenticated | None, needs: Iterable[Role]
+) -> int | None:
+    """How a socket whose credential was just verified again must close, or None: its
+    credential ended, or no longer grants a role a running operation needed."""
+    if error is not None:
+        return CLOSE_CREDENTIAL_ENDED
+    if caller is not None and not all(caller.role.allows(need) for need in needs):
+        return CLOSE_ROLE_TOO_SMALL
+    return None
+
+
+def _close_reason(text: str) -> str:
+    encoded = text.encode()[:_MAX_CLOSE_REASON_BYTES]
+    return encoded.decode(errors="ignore")
 
 
 def connection_header(params: dict[str, Any], name: str) -> object:
@@ -85,9 +150,13 @@ class Context:
     _caller: Caller | None = None
     _auth_error: Unauthenticated | None = None
     _resolved: bool = False
+    _token: str | None = None  # the credential the caller was resolved from
+    user_id_seen: str | None = None  # whose it was, kept for logs after it ended
     loaders: dict[str, DataLoader[str, Any]] = field(default_factory=dict)
     # Over WebSocket one context serves the whole connection: this counts its streams.
     active_subscriptions: int = 0
+    # ... and the role each of its running operations needed, to check it still holds.
+    operation_needs: dict[str, Role] = field(default_factory=dict)
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[AsyncSession]:
@@ -128,13 +197,55 @@ class Context:
                     if self.connection_params is not None
                     else self.request.headers.get("authorization")
                 )
-                self._caller = await _authenticate_reading(self.settings, header)
+                self._token = bearer_token(header)
+                if self._token is not None:
+                    self._caller = await _caller_reading(self.settings, self._token)
+                    self.user_id_seen = self._caller.user.id
             except Unauthenticated as error:
                 self._auth_error = error
             self._resolved = True
         if self._auth_error is not None:
             raise self._auth_error
         return self._caller
+
+    @property
+    def holds_credential(self) -> bool:
+        """Whether the caller was resolved from a credential that holds so far."""
+        return self._token is not None and self._auth_error is None
+
+    async def verify_again(self) -> int | None:
+        """Over a socket: verify its credential again and keep what it grants now (a
+        smaller role, a new analytics scope), so every operation from here on sees the
+        account as it is. The close code the socket must end with, or None."""
+        if self._token is None or self._auth_error is not None:
+            return socket_verdict(self._caller, self._auth_error, ())
+        try:
+            self._caller = await _verify_socket_credential(self.settings, self._token)
+        except Unauthenticated as error:
+            self._caller, self._auth_error = None, error
+        return socket_verdict(self._caller, self._auth_error, self.operation_needs.values())
+
+    def close_reason(self, code: int) -> str:
+        if code == CLOSE_CREDENTIAL_ENDED and self._auth_error is not None:
+            return _close_reason(self._auth_error.message)
+        held = self._caller.role.value if self._caller is not None else "no"
+        return _close_reason(f"the credential now grants {held} role, too little for a stream")
+
+    def begin_operation(self, operation_id: str) -> None:
+        """Called in a socket operation's own task: its role checks are noted for it."""
+        _operation.set(operation_id)
+
+    def end_operation(self, operation_id: str) -> None:
+        self.operation_needs.pop(operation_id, None)
+
+    def note_required(self, role: Role) -> None:
+        """A role check passed: over a socket, the running operation keeps needing it."""
+        operation = _operation.get()
+        if operation is None or self.connection_params is None:
+            return
+        held = self.operation_needs.get(operation)
+        if held is None or role.rank > held.rank:
+            self.operation_needs[operation] = role
 
     def login_limiter(self) -> LoginLimiter:
         limiter: LoginLimiter = self.request.app.state.login_limiter

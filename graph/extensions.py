@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
+from contextvars import ContextVar
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError, ValuesOfCorrectTypeRule
+from graphql import (
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    ValuesOfCorrectTypeRule,
+)
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.errors import DataFlowError, Transient, client_error_codes
 from app.faults import is_lost_connection
 from graph.input_errors import (
+    BAD_REQUEST,
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
     GRAPHQL_VALIDATION_FAILED,
@@ -26,9 +34,11 @@ from graph.input_errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from strawberry.types import ExecutionContext
+    from strawberry.types.execution import ExecutionResult
+    from strawberry.types.graphql import OperationType
 
     from graph.context import Context
 
@@ -91,9 +101,35 @@ def kind_of(error: GraphQLError) -> Kind:
     return Kind.UNEXPECTED
 
 
+# Whether the client named the operation to run (None where it is not known). Strawberry
+# runs a document's first operation when none is named; GraphQL requires an error when
+# the document has more than one. Set by `DataFlowSchema.execute` and `stream`, and by
+# the WebSocket handler in each operation's task.
+operation_named: ContextVar[bool | None] = ContextVar("dataflow_operation_named", default=None)
+
+
+def _unnamed_choice(execution: ExecutionContext) -> GraphQLError | None:
+    """The request error of a document with several operations and no operationName."""
+    if operation_named.get() is not False or execution.graphql_document is None:
+        return None
+    names = [
+        definition.name.value if definition.name else "(anonymous)"
+        for definition in execution.graphql_document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    ]
+    if len(names) < 2:  # one operation needs no name
+        return None
+    return GraphQLError(
+        f"the document has {len(names)} operations ({', '.join(names)}): "
+        "name the one to run in operationName",
+        extensions={"code": BAD_REQUEST},
+    )
+
+
 class TypedRequestErrors(SchemaExtension):
     """Request errors with codes: values that do not fit (BAD_USER_INPUT, by
-    `ArgumentValuesRule`), other invalid documents, and documents that do not parse."""
+    `ArgumentValuesRule`), other invalid documents, documents that do not parse, and
+    documents with several operations that name none to run (BAD_REQUEST)."""
 
     def on_operation(self) -> Iterator[None]:
         rules = self.execution_context.validation_rules
@@ -104,6 +140,12 @@ class TypedRequestErrors(SchemaExtension):
         yield
 
     def on_validate(self) -> Iterator[None]:
+        # Before validation ends (the validation cache, entered earlier, has already
+        # validated): Strawberry stops at the errors it finds once validation is done.
+        execution = self.execution_context
+        unnamed = _unnamed_choice(execution)
+        if unnamed is not None:  # a new list: the cached one is shared by later requests
+            execution.pre_execution_errors = [*(execution.pre_execution_errors or []), unnamed]
         yield
         for error in self.execution_context.pre_execution_errors or []:
             # Cached errors come back on every request: setting a code twice is harmless.
@@ -208,15 +250,74 @@ def _should_mask(error: GraphQLError) -> bool:
     return kind_of(error) in {Kind.UNEXPECTED, Kind.UNAVAILABLE}
 
 
+# graphql-core's suggestions: "Did you mean 'pipeline' or 'pipelines'?", "Did you mean
+# the enum value 'QUEUED'?" (schema names hold no '?').
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
 class DataFlowSchema(strawberry.Schema):
     """The schema, with errors logged by `MaskAndLogErrors` (Strawberry's own hook logs
     every error at error level with a traceback, a wrong password included), except a
     document that does not parse: the parser cache raises it while the extensions' hooks
-    are being entered, so it never reaches their results, only this hook."""
+    are being entered, so it never reaches their results, only this hook.
+
+    With `disable_field_suggestions` (introspection off) no message suggests a name of
+    the schema: Strawberry's option strips them from unknown fields only; this hook from
+    every error (arguments, types, enum values, input fields, variables)."""
+
+    async def execute(  # Strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        named = operation_named.set(operation_name is not None)
+        try:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
+        finally:
+            operation_named.reset(named)
+
+    async def stream(  # Strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> Any:
+        # Not reset: the stream is read (and its document validated) later, in this
+        # request's task or one it starts, which see this value.
+        operation_named.set(operation_name is not None)
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        if self.config.disable_field_suggestions:
+            for error in errors:
+                error.message = _SUGGESTION.sub("", error.message)
         for error in errors:
             if isinstance(error, GraphQLSyntaxError):
                 _set_code(error, GRAPHQL_PARSE_FAILED)

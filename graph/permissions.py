@@ -33,6 +33,7 @@ async def require_role(context: Context, required: Role) -> User:
         raise denied(
             "FORBIDDEN", f"this needs the {required.value} role; you have {caller.role.value}"
         )
+    context.note_required(required)  # a socket's running stream keeps needing it
     return caller.user
 
 

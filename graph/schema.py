@@ -68,5 +68,6 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=PlannedExecutionContext,
-        config=StrawberryConfig(scalar_map=SCALARS),
+        # Without introspection, error messages do not suggest the schema's names either.
+        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=not introspection),
     )

@@ -11,9 +11,11 @@ shared: each subscriber gets its own, through Strawberry's error handling.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
+import logging
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -39,7 +41,8 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from app.errors import Unauthenticated
-from graph.context import Context
+from graph.context import SOCKET_CHECK_SECONDS, Context
+from graph.extensions import operation_named
 from graph.types import RunEvent
 
 if TYPE_CHECKING:
@@ -47,6 +50,11 @@ if TYPE_CHECKING:
 
     from graphql import ExecutionResult as CoreResult
     from strawberry.schema.schema import StreamResult
+    from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+        ConnectionInitMessage,
+    )
+
+logger = logging.getLogger(__name__)
 
 # Plenty for every live run's latest events; a subscriber that falls further behind
 # only pays for its own execution again.
@@ -204,9 +212,61 @@ class SharingExtensionsRunner(SchemaExtensionsRunner):
 
 
 class SharedResultsTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """The socket follows its account: its credential is verified again when each
+    operation starts and every SOCKET_CHECK_SECONDS while it is open. A credential that
+    ended (disabled account, revoked key or token, expiry) closes it with 4401, one that
+    no longer grants a running operation's role with 4403; a smaller role that still
+    suffices is what every later operation sees."""
+
+    _watch: asyncio.Task[None] | None = None
+    _wake: asyncio.Event | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self.context.holds_credential and not self._watch:
+            self._wake = asyncio.Event()
+            self._watch = asyncio.create_task(self._watch_credential(self._wake))
+            self._watch.add_done_callback(self._task_done)
+
+    async def shutdown(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await super().shutdown()
+
+    async def _watch_credential(self, wake: asyncio.Event) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), SOCKET_CHECK_SECONDS)
+            wake.clear()
+            code = await self._verify_again()
+            if code is not None:
+                reason = self.context.close_reason(code)
+                logger.info(
+                    "closed a socket whose credential no longer holds (%s): %s",
+                    code,
+                    reason,
+                    extra={"user_id": self.context.user_id_seen, "code": code},
+                )
+                await self.websocket.close(code=code, reason=reason)
+                return
+
+    async def _verify_again(self) -> int | None:
+        try:
+            return await self.context.verify_again()
+        except Exception:
+            # The database is away, say: the socket keeps what it had and asks again.
+            logger.warning("could not verify a socket's credential again", exc_info=True)
+            return None
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """Strawberry's, but subscriptions run with `SharingExecutor` (queries over the
-        socket keep the schema's executor)."""
+        socket keep the schema's executor), and the operation sees the caller as the
+        credential stands now, not as it stood when the socket opened."""
+        self.context.begin_operation(operation.id)  # this operation's task only
+        operation_named.set(operation.operation_name is not None)  # this task's too
+        ended = await self._verify_again() is not None
         try:
             _sharing.set(await self._sharing_for(operation))  # this operation's task only
             async with aclosing(self._stream(operation)) as result_source:
@@ -221,6 +281,10 @@ class SharedResultsTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Non
             finally:
                 self.operations.pop(operation.id, None)
             raise
+        finally:
+            self.context.end_operation(operation.id)
+            if ended and self._wake is not None:
+                self._wake.set()  # refused with its error; now the socket closes
 
     async def _sharing_for(self, operation: Operation[Context, None]) -> _Sharing:
         try:

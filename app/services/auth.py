@@ -70,19 +70,27 @@ def _changes_access(item: object) -> bool:
 forget_on_commit(_changes_access, forget_callers)
 
 
-def remembered_caller(*, settings: Settings, token: str) -> Caller | None:
-    """The caller behind `token` if it was verified in the last CALLER_FRESH_SECONDS (so
-    a request needs no session at all); None if it must be looked up."""
+def remembered_caller(
+    *, settings: Settings, token: str, max_age: float = CALLER_FRESH_SECONDS
+) -> Caller | None:
+    """The caller behind `token` if it was verified in the last `max_age` seconds (so a
+    request needs no session at all); None if it must be looked up."""
     known = _callers.get((settings.signing_key(), token))
-    if known is None or time.monotonic() - known[1] >= CALLER_FRESH_SECONDS:
+    if known is None or time.monotonic() - known[1] >= min(max_age, CALLER_FRESH_SECONDS):
         return None
     if not known[0].via_api_key:
         decode_access_token(token, settings=settings)  # expiry, on every use
     return known[0]
 
 
-async def authenticate(*, session: AsyncSession, settings: Settings, token: str) -> Caller:
-    known = remembered_caller(settings=settings, token=token)
+async def authenticate(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    token: str,
+    max_age: float = CALLER_FRESH_SECONDS,
+) -> Caller:
+    known = remembered_caller(settings=settings, token=token, max_age=max_age)
     if known is not None:
         return known
     key = (settings.signing_key(), token)

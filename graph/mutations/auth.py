@@ -111,19 +111,24 @@ class AuthMutations:
     @strawberry.mutation
     async def login(self, info: Info[Context, None], email: str, password: str) -> LoginPayload:
         context = info.context
+        limiter = context.login_limiter()
         try:
-            await context.login_limiter().check(email=email, address=context.client_address())
+            # Counted before the password is checked, so concurrent guesses cannot all
+            # be checked against a count none of them has added to yet.
+            attempt = await limiter.attempt(email=email, address=context.client_address())
+        except DataFlowError as error:
+            return LoginPayload(errors=[UserError.from_error(error)])
+        try:
             async with session_scope(context.settings) as session:
                 user = await user_service.authenticate(
                     session=session, email=email, password=password
                 )
         except Unauthenticated as error:
-            await context.login_limiter().record_failure(
-                email=email, address=context.client_address()
-            )
-            return LoginPayload(errors=[UserError.from_error(error)])
+            return LoginPayload(errors=[UserError.from_error(error)])  # the attempt counts
         except DataFlowError as error:
+            await limiter.succeeded(attempt)  # not a guess that was checked
             return LoginPayload(errors=[UserError.from_error(error)])
+        await limiter.succeeded(attempt)
         token = create_access_token(user_id=user.id, role=user.role, settings=context.settings)
         return LoginPayload(token=token, user=User.from_model(user))
 
