@@ -511,5 +511,8 @@ async def test_a_list_argument_past_its_bound_is_a_typed_error(
 
 async def test_repeated_statuses_are_one_filter(pg_server: str, service_settings: Settings) -> None:
     _, token = await factories.make_user(service_settings, Role.VIEWER)
-    body = await GraphQLClient(pg_server, token).post(RUNS, {"s": ["QUEUED"] * 100})
-    assert body == {"data": {"runs": {"nodes": []}}}
+    client = GraphQLClient(pg_server, token)
+    body = await client.post(RUNS, {"s": ["QUEUED"] * 100})
+    # The session's database is shared with other tests: the same answer as one status.
+    assert "errors" not in body
+    assert body == await client.post(RUNS, {"s": ["QUEUED"]})

@@ -168,6 +168,7 @@ async def test_backfills_cut_partitions_and_cancel_as_one(
             end=datetime(2026, 2, 2, tzinfo=UTC),
             step=BackfillStep.DAY,
             actor=None,
+            allow_unsafe_mode=True,  # an append pipeline: this test is about partitions
         )
     params = [run.params for run in created.runs]
     assert [p["partition"] for p in params] == ["2026-01-30", "2026-01-31", "2026-02-01"]

@@ -16,6 +16,7 @@ from app.errors import DataFlowError
 from app.etl.sources import ROW_COLUMN, SOURCE_COLUMN, ReadContext, parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.preview import preview_source
+from app.etl.sources.reader import REASON_COLUMN
 from tests.unit.etl.sources.readers import data_only, read_all, read_batches
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ async def test_a_key_glob_reads_gzipped_csvs_in_key_order(
             "orders/2026-02/part-1.csv.gz",
         ],
         ROW_COLUMN: [2, 2, 2],
+        REASON_COLUMN: [None, None, None],  # the reader judged every row: none is bad
     }
 
 

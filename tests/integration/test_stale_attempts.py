@@ -76,7 +76,9 @@ async def test_a_stale_attempts_failure_leaves_the_new_attempts_staging_duckdb(
 
 async def _stale_attempt_fails_while_the_new_one_loads(settings: Settings, tmp_path: Path) -> None:
     table = factories.unique("stale")
-    source = await factories.make_source(settings, factories.write_csv(tmp_path, []))
+    source = await factories.make_source(
+        settings, factories.write_csv(tmp_path, factories.orders_rows(1))
+    )
     pipeline = await factories.make_pipeline(
         settings, source, factories.orders_spec(table, "append")
     )
