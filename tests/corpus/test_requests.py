@@ -18,6 +18,7 @@ import websockets
 
 from app.models.user import Role
 from tests import factories
+from tests.e2e import flows
 from tests.e2e import operations as ops
 from tests.live import GraphQLClient, live_analytics_server, live_server
 from tests.unit.analytics.helpers import load_orders, make_pipeline_id, orders
@@ -142,18 +143,8 @@ async def test_a_spec_past_a_limit_is_a_typed_error_naming_the_place(
     path: list[str],
     words: str,
 ) -> None:
-    csv_path = factories.write_csv(tmp_path, factories.orders_rows(3))
-    created = await operator.data(
-        ops.CREATE_SOURCE,
-        {"input": {"name": factories.unique("s"), "kind": "csv", "uri": str(csv_path)}},
-    )
-    source_id = created["createSource"]["source"]["id"]
-    data = await operator.data(
-        ops.CREATE_PIPELINE,
-        {"input": {"name": factories.unique("p"), "sourceId": source_id, "spec": spec}},
-    )
-    assert data["createPipeline"]["pipeline"] is None
-    assert_typed(data["createPipeline"]["errors"], code, path, words)
+    errors = await flows.create_pipeline_errors(operator, tmp_path, spec)
+    assert_typed(errors, code, path, words)
 
 
 # --- source URIs (createSource) ------------------------------------------------------------

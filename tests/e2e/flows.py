@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from tests import factories
 from tests.e2e import operations as ops
 
 if TYPE_CHECKING:
@@ -64,3 +65,22 @@ def assert_well_formed_stream(events: list[dict[str, Any]], final_status: str) -
     assert events[-1]["kind"] == "run_finished"
     assert events[-1]["payload"]["status"] == final_status.lower()
     assert sum(event["kind"] == "run_finished" for event in events) == 1
+
+
+async def create_pipeline_errors(
+    client: GraphQLClient, tmp_path: Path, spec: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The errors createPipeline answers for `spec` over a fresh CSV source (no pipeline made)."""
+    csv_path = factories.write_csv(tmp_path, factories.orders_rows(3))
+    source = await client.data(
+        ops.CREATE_SOURCE,
+        {"input": {"name": factories.unique("s"), "kind": "csv", "uri": str(csv_path)}},
+    )
+    source_id = source["createSource"]["source"]["id"]
+    data = await client.data(
+        ops.CREATE_PIPELINE,
+        {"input": {"name": factories.unique("p"), "sourceId": source_id, "spec": spec}},
+    )
+    assert data["createPipeline"]["pipeline"] is None
+    errors: list[dict[str, Any]] = data["createPipeline"]["errors"]
+    return errors

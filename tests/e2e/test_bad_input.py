@@ -41,24 +41,6 @@ async def table_rows(settings: Settings, table: str) -> list[dict[str, Any]]:
         await warehouse.close()
 
 
-async def create_pipeline_errors(
-    client: GraphQLClient, tmp_path: Path, spec: dict[str, Any]
-) -> list[dict[str, Any]]:
-    csv_path = factories.write_csv(tmp_path, factories.orders_rows(3))
-    source = await client.data(
-        ops.CREATE_SOURCE,
-        {"input": {"name": factories.unique("s"), "kind": "csv", "uri": str(csv_path)}},
-    )
-    source_id = source["createSource"]["source"]["id"]
-    data = await client.data(
-        ops.CREATE_PIPELINE,
-        {"input": {"name": factories.unique("p"), "sourceId": source_id, "spec": spec}},
-    )
-    assert data["createPipeline"]["pipeline"] is None
-    errors: list[dict[str, Any]] = data["createPipeline"]["errors"]
-    return errors
-
-
 async def test_a_malformed_row_fails_the_run_and_leaves_the_table(
     operator: GraphQLClient, embedded_settings: Settings, tmp_path: Path
 ) -> None:
@@ -89,7 +71,7 @@ async def test_an_unknown_step_is_refused_with_its_place(
         "steps": [{"filter": "quantity > 1"}, {"explode": "status"}],
         "destination": {"table": "t_unknown"},
     }
-    errors = await create_pipeline_errors(operator, tmp_path, spec)
+    errors = await flows.create_pipeline_errors(operator, tmp_path, spec)
     assert [error["code"] for error in errors] == ["UNKNOWN_STEP"]
     assert "explode" in errors[0]["message"]
     assert errors[0]["path"][:2] == ["steps", "1"]
@@ -99,7 +81,7 @@ async def test_a_filter_that_does_not_parse_is_refused(
     operator: GraphQLClient, tmp_path: Path
 ) -> None:
     spec = {"steps": [{"filter": "quantity >>> 1 AND ("}], "destination": {"table": "t_bad"}}
-    errors = await create_pipeline_errors(operator, tmp_path, spec)
+    errors = await flows.create_pipeline_errors(operator, tmp_path, spec)
     assert [error["code"] for error in errors] == ["EXPRESSION_INVALID"]
     assert errors[0]["path"][:2] == ["steps", "0"]
 
@@ -111,7 +93,7 @@ async def test_an_unknown_column_is_refused_before_any_run(
         "steps": [{"derive": {"total": "quantity * price_typo"}}],
         "destination": {"table": "t_col"},
     }
-    errors = await create_pipeline_errors(operator, tmp_path, spec)
+    errors = await flows.create_pipeline_errors(operator, tmp_path, spec)
     assert errors[0]["code"] in {"EXPRESSION_INVALID", "SPEC_INVALID"}
     assert "price_typo" in errors[0]["message"]
 
