@@ -4,7 +4,9 @@ Run: `uv run python scripts/measure_validation.py 100 200 400`. Prints one line 
 the steps and the seconds `validate_against_schema` took on a two-column schema. The spec
 is built without the API's size caps (SPEC_MAX_STEPS), to measure past them.
 
-Measured on the 2-core development machine (filter steps `amount > i`):
+Measured on the 2-core development machine (filter steps `amount > i`), in-process (not
+through the API), before and after in separate runs at different moments, without the
+machine calibration beside them: the ratio is the point, the seconds are indicative only.
 
     steps   before (one growing plan)   after (a fresh frame per step)
     100     0.15 s                      0.03 s
