@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     access_token_minutes: int = 60
     # Runs: a worker's claim lasts this long unless renewed (a third of it, while working);
     # the reaper takes back runs whose lease expired. Transient failures retry after
-    # retry_base_seconds * 2^(attempt-1), with jitter, at most retry_max_seconds.
+    # Full jitter (app.retry): uniform in [0, retry_base_seconds * 2^(attempt-1)], capped.
     run_lease_seconds: float = Field(default=60, ge=1, le=3600)
     retry_base_seconds: float = Field(default=5, ge=0, le=3600)
     retry_max_seconds: float = Field(default=300, ge=0, le=24 * 3600)

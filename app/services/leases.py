@@ -3,7 +3,6 @@ hand it back for a retry. Every write is fenced on the attempt the worker holds.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from sqlmodel import col, select
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline
 from app.models.run import Run, RunStatus
+from app.retry import full_jitter
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -101,9 +101,10 @@ async def renew(*, session: AsyncSession, settings: Settings, run_id: str, attem
 
 
 def backoff(settings: Settings, attempt: int) -> timedelta:
-    """Exponential, with full jitter between half and all of it, capped."""
-    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempt - 1))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 (jitter, not crypto)
+    """The run's wait before its next attempt: the one retry policy (`app.retry`)."""
+    return timedelta(
+        seconds=full_jitter(attempt, settings.retry_base_seconds, settings.retry_max_seconds)
+    )
 
 
 async def requeue(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -12,11 +11,10 @@ from typing import TYPE_CHECKING
 import httpx
 
 from app.etl.sources.errors import SourceRequestFailed, SourceUnavailable
+from app.retry import full_jitter
 
 if TYPE_CHECKING:
     from app.etl.sources.http_options import HttpOptions
-
-_JITTER = random.SystemRandom()
 
 
 @dataclass(frozen=True)
@@ -46,8 +44,8 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
 
 
 def backoff(attempt: int, base: float) -> float:
-    """Full jitter: uniform in [0, base * 2^(attempt-1)], capped; spreads retrying clients."""
-    return _JITTER.uniform(0, min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1)))
+    """The wait before a request's next try: the one retry policy (`app.retry`)."""
+    return full_jitter(attempt, base, MAX_BACKOFF_SECONDS)
 
 
 async def fetch(
