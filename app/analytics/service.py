@@ -13,7 +13,6 @@ from app.analytics import catalog
 from app.analytics.cache import CacheKey, ResultCache
 from app.analytics.compiler import compile_query
 from app.analytics.cost import guard_groups
-from app.analytics.engine import open_engine
 from app.analytics.freshness import (
     LISTEN_WAIT_SECONDS,
     KnownVersions,
@@ -21,6 +20,7 @@ from app.analytics.freshness import (
     announce_load,
 )
 from app.analytics.query import check_query, fingerprint
+from app.analytics.read_paths import read_path
 from app.analytics.results import estimate_bytes
 from app.analytics.settings import get_analytics_settings
 from app.db import session_scope
@@ -172,7 +172,8 @@ def _create_service(
     with _services_lock:
         service = _services.get(key)
         if service is None:
-            service = _services[key] = AnalyticsService(open_engine(settings, limits), limits)
+            engine = read_path(settings, limits).open_engine()
+            service = _services[key] = AnalyticsService(engine, limits)
         return service
 
 

@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from app.analytics import service
-from app.analytics.compiler import Relation, compile_query
+from app.analytics.compiler import POSTGRES_SQL, Relation, compile_query
 from app.analytics.hooks import after_successful_load
 from app.analytics.query import Condition, Granularity, Operator, OrderBy, Query, TimeDimension
 from app.analytics.settings import get_analytics_settings
@@ -236,7 +236,7 @@ async def test_postgres_answers_the_same_aggregates_as_duckdb(
         for query in queries:
             duck = await service.run_query(settings=service_settings, query=query, scope=())
             compiled = compile_query(
-                query, dataset, relation=Relation(table=("warehouse", table)), dialect="postgres"
+                query, dataset, relation=Relation(table=("warehouse", table)), target=POSTGRES_SQL
             )
             rows = await connection.fetch(compiled.sql, *compiled.params)
             in_pg = [

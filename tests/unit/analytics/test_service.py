@@ -8,12 +8,11 @@ import polars as pl
 import pytest
 
 from app.analytics import service
-from app.analytics.engine import embedded_cursor
 from app.analytics.errors import DatasetNotFound, QueryInvalid, QueryTooExpensive
 from app.analytics.hooks import after_successful_load
 from app.analytics.query import Condition, Granularity, Operator, OrderBy, Query, TimeDimension
 from app.errors import SpecInvalid
-from app.etl.warehouse.duckdb import duckdb_path
+from app.etl.warehouse.duckdb import duckdb_path, in_place_access
 from tests.unit.analytics.helpers import (
     load,
     load_orders,
@@ -126,7 +125,7 @@ async def test_a_slow_query_is_stopped(
 ) -> None:
     monkeypatch.setenv("ANALYTICS_TIMEOUT_SECONDS", "0.02")
     path = duckdb_path(embedded_settings.warehouse_target)
-    with embedded_cursor(path) as cursor:
+    with in_place_access(path).cursor() as cursor:
         cursor.execute(
             "CREATE TABLE big AS SELECT range AS id, (range % 1000)::VARCHAR AS bucket, "
             "TIMESTAMP '2024-01-01' + to_seconds(range % 31536000) AS at FROM range(4000000)"
