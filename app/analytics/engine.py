@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from app.analytics.compiler import CompiledQuery
     from app.analytics.members import DatasetInfo
-    from app.analytics.settings import AnalyticsSettings
     from app.config import Settings
     from app.etl.warehouse import InPlace
 
@@ -68,14 +67,14 @@ class QueryEngine:
         return cls(access.acquire(), relation=relation, release=access.release)
 
     @classmethod
-    def replica(cls, settings: Settings, analytics: AnalyticsSettings) -> QueryEngine:
+    def replica(cls, settings: Settings) -> QueryEngine:
         """Statements read each dataset's current Parquet replica."""
         connection = duckdb.connect(":memory:")
         # Footers of the current replica are read once, not for every query; GLOBAL so
         # that the cursors (connections of their own) share the setting.
         connection.execute("SET GLOBAL parquet_metadata_cache = true")
         if settings.s3_bucket:
-            configure_s3(connection, settings, analytics)
+            configure_s3(connection, settings)
         return cls(connection, relation=_replica_of, release=connection.close)
 
     def relation(self, dataset: DatasetInfo) -> Relation:

@@ -14,7 +14,6 @@ from app.analytics.datasets import parse_dataset
 from app.analytics.errors import DatasetNotFound
 from app.analytics.read_paths import read_path
 from app.analytics.replica import discard_replica
-from app.analytics.settings import get_analytics_settings
 from app.db import session_scope
 
 if TYPE_CHECKING:
@@ -46,8 +45,7 @@ async def after_successful_load(
     definition = await _definition(settings, spec, table)
     if definition is None:
         return
-    analytics = get_analytics_settings()
-    measured = await read_path(settings, analytics).measure_load(table, definition)
+    measured = await read_path(settings).measure_load(table, definition)
     row, obsolete = await _record(settings, table, pipeline_id, definition, measured)
     await analytics_service.dataset_loaded(settings=settings, name=table, version=row.version)
     logger.info(
@@ -58,7 +56,7 @@ async def after_successful_load(
         extra={"pipeline_id": pipeline_id, "rows": measured.stats.row_count},
     )
     if obsolete:
-        await discard_replica(settings, analytics, obsolete)
+        await discard_replica(settings, obsolete)
 
 
 async def _record(

@@ -18,7 +18,6 @@ from app.etl.warehouse import InPlace, ScannedReplica, analytics_access
 if TYPE_CHECKING:
     from app.analytics.datasets import DatasetSpec
     from app.analytics.members import Member, Stats
-    from app.analytics.settings import AnalyticsSettings
     from app.config import Settings
 
 
@@ -59,15 +58,12 @@ class InPlaceReads:
 
 
 class ReplicaReads:
-    def __init__(
-        self, source: ScannedReplica, settings: Settings, analytics: AnalyticsSettings
-    ) -> None:
+    def __init__(self, source: ScannedReplica, settings: Settings) -> None:
         self.source = source
         self.settings = settings
-        self.analytics = analytics
 
     def open_engine(self) -> QueryEngine:
-        return QueryEngine.replica(self.settings, self.analytics)
+        return QueryEngine.replica(self.settings)
 
     async def measure_load(self, table: str, spec: DatasetSpec) -> Measured:
         """A new replica file per load: queries read the previous one until the dataset
@@ -75,21 +71,21 @@ class ReplicaReads:
         uri = new_replica_uri(self.settings, table)
         try:
             members, stats = await asyncio.to_thread(
-                export_and_measure, self.settings, self.analytics, self.source, table, spec, uri
+                export_and_measure, self.settings, self.source, table, spec, uri
             )
         except BaseException:
-            await discard_replica(self.settings, self.analytics, uri)
+            await discard_replica(self.settings, uri)
             raise
         return Measured(members, stats, uri)
 
 
-def read_path(settings: Settings, analytics: AnalyticsSettings) -> ReadPath:
+def read_path(settings: Settings) -> ReadPath:
     """How analytics reads the warehouse `settings` names."""
     access = analytics_access(settings.warehouse_target)
     match access:
         case InPlace():
             return InPlaceReads(access)
         case ScannedReplica():
-            return ReplicaReads(access, settings, analytics)
+            return ReplicaReads(access, settings)
         case _:
             assert_never(access)

@@ -29,7 +29,6 @@ from app.etl.names import quote_ident
 if TYPE_CHECKING:
     from app.analytics.datasets import DatasetSpec
     from app.analytics.members import Member, Stats
-    from app.analytics.settings import AnalyticsSettings
     from app.config import Settings
     from app.etl.warehouse import ScannedReplica
 
@@ -49,7 +48,6 @@ def new_replica_uri(settings: Settings, table: str) -> str:
 
 def export_and_measure(
     settings: Settings,
-    analytics: AnalyticsSettings,
     source: ScannedReplica,
     table: str,
     spec: DatasetSpec,
@@ -62,7 +60,7 @@ def export_and_measure(
         # Over the network size wins (zstd); on a local disk decoding speed does (lz4
         # scans about twice as fast as zstd here, for files 40 % larger).
         if uri.startswith("s3://"):
-            configure_s3(connection, settings, analytics)
+            configure_s3(connection, settings)
             target, codec = uri, "zstd"
         else:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -88,25 +86,25 @@ def export_and_measure(
             Path(f"{uri}.partial").unlink()
 
 
-async def delete_replica(settings: Settings, analytics: AnalyticsSettings, uri: str) -> None:
+async def delete_replica(settings: Settings, uri: str) -> None:
     """Remove a replica file no query reads any more; a missing one is not an error."""
     if not uri.startswith("s3://"):
         await asyncio.to_thread(Path(uri).unlink, missing_ok=True)
         return
     parts = urlsplit(uri)
     session = aioboto3.Session(
-        aws_access_key_id=analytics.aws_access_key_id,
-        aws_secret_access_key=analytics.aws_secret_access_key,
-        aws_session_token=analytics.aws_session_token,
-        region_name=analytics.aws_region,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        aws_session_token=settings.aws_session_token,
+        region_name=settings.aws_region,
     )
     async with session.client("s3", endpoint_url=settings.s3_endpoint_url) as client:
         await client.delete_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
 
 
-async def discard_replica(settings: Settings, analytics: AnalyticsSettings, uri: str) -> None:
+async def discard_replica(settings: Settings, uri: str) -> None:
     """Delete a replica file; a failure is logged, never raised over the real outcome."""
     try:
-        await delete_replica(settings, analytics, uri)
+        await delete_replica(settings, uri)
     except Exception:
         logger.exception("could not delete the analytics replica %s", uri)
