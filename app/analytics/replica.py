@@ -65,18 +65,7 @@ def export_and_measure(
         else:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             target, codec = f"{uri}.partial", "lz4"
-        # Sorted by time, each row group covers a short span: a time range (what most
-        # dashboard queries have) skips the others by their min/max statistics.
-        order = f" ORDER BY {quote_ident(spec.time)}" if spec.time else ""
-        params = Params()
-        scan = source.scan_sql(table, params.add)
-        # The file name is ours (settings, a checked table name, a uuid); the rest is bound.
-        connection.execute(
-            f"COPY (SELECT * FROM {scan}{order}) "  # noqa: S608
-            f"TO {sql_literal(target)} "
-            f"(FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
-            params.values,
-        )
+        _export(connection, source, table, spec, target, codec)
         if target != uri:
             os.replace(target, uri)
         return measure(connection, Relation(parquet=uri), spec)
@@ -84,6 +73,29 @@ def export_and_measure(
         connection.close()
         with contextlib.suppress(FileNotFoundError):
             Path(f"{uri}.partial").unlink()
+
+
+def _export(
+    connection: duckdb.DuckDBPyConnection,
+    source: ScannedReplica,
+    table: str,
+    spec: DatasetSpec,
+    target: str,
+    codec: str,
+) -> None:
+    """COPY the scanned table to Parquet at `target`, sorted by time: then each row
+    group covers a short span, and a time range (what most dashboard queries have)
+    skips the others by their min/max statistics."""
+    order = f" ORDER BY {quote_ident(spec.time)}" if spec.time else ""
+    params = Params()
+    scan = source.scan_sql(table, params.add)
+    # The file name is ours (settings, a checked table name, a uuid); the rest is bound.
+    connection.execute(
+        f"COPY (SELECT * FROM {scan}{order}) "  # noqa: S608
+        f"TO {sql_literal(target)} "
+        f"(FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
+        params.values,
+    )
 
 
 async def delete_replica(settings: Settings, uri: str) -> None:

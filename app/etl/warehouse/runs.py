@@ -11,6 +11,7 @@ from app.errors import WarehouseError
 from app.etl.errors import LoadTakenOver
 from app.etl.warehouse import ledger
 from app.etl.warehouse.naming import check_destination, staging_table
+from app.etl.warehouse.row_reads import REJECT_PAGE_SCHEMA
 from app.etl.warehouse.staged_load import StagedLoad, discard
 from app.etl.warehouse.staging_schema import StagingSchema
 
@@ -25,16 +26,6 @@ if TYPE_CHECKING:
         Mode,
         StoredWatermark,
     )
-
-REJECT_SCHEMA = pl.Schema(
-    {
-        "batch_no": pl.Int64(),
-        "source": pl.String(),
-        "row_number": pl.Int64(),
-        "reason": pl.String(),
-        "raw": pl.String(),
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +53,13 @@ async def begin_staged_load(
             found = await _find_start(db, table, mode, run_id, staging, options)
     if found.applied is not None:
         await db.close()  # nothing left to do: the load answers from the ledger
+    return _staged_load(db, table=table, mode=mode, run_id=run_id, options=options, found=found)
+
+
+def _staged_load(
+    db: Database, *, table: str, mode: Mode, run_id: str, options: LoadOptions, found: _Found
+) -> StagedLoad:
+    staging = staging_table(table, run_id)
     # Staging that is renamed into place must be logged; staging the apply only copies
     # from can skip the write-ahead log, which saves the server a fifth of its work.
     renamed = mode == "replace" or (mode == "append" and found.target is None)
@@ -196,4 +194,4 @@ async def read_rejects(db: Database, run_id: str) -> pl.DataFrame:
                 "ORDER BY batch_no, row_number",
                 run_id,
             )
-    return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=REJECT_PAGE_SCHEMA, orient="row")
