@@ -16,7 +16,6 @@ import uvicorn
 import websockets
 
 from app.analytics.service import close_services
-from app.analytics.settings import get_analytics_settings
 from graph.asgi import create_app
 
 if TYPE_CHECKING:
@@ -62,13 +61,10 @@ def live_server(settings: Settings) -> Iterator[str]:
 
 @asynccontextmanager
 async def live_analytics_server(settings: Settings) -> AsyncIterator[str]:
-    """`live_server`, with the analytics settings read afresh (tests set them in the
-    environment) and the analytics engines closed after it."""
-    get_analytics_settings.cache_clear()
+    """`live_server`, with the analytics engines closed after it."""
     with live_server(settings) as url:
         yield url
     await close_services()
-    get_analytics_settings.cache_clear()
 
 
 def wait_until_healthy(

@@ -55,11 +55,11 @@ BY_COUNTRY = {
 
 
 @pytest.fixture
-async def server(
-    embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[str]:
-    monkeypatch.setenv("ANALYTICS_VERSION_TRUST_SECONDS", TRUST)
-    async with live_analytics_server(embedded_settings) as url:
+async def server(embedded_settings: Settings) -> AsyncIterator[str]:
+    trusting = embedded_settings.model_copy(
+        update={"analytics_version_trust_seconds": float(TRUST)}
+    )
+    async with live_analytics_server(trusting) as url:
         yield url
 
 
