@@ -9,14 +9,14 @@ import polars as pl
 
 from app.errors import SourceMalformed
 from app.etl.sources.flatten import as_text, flatten_structs
-from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN
-from app.etl.sources.temporal import infer_temporal_types
+from app.etl.sources.reader import ROW_COLUMN
+from app.etl.sources.reconcile import sample_schema
 from app.json_depth import MAX_JSON_DEPTH, JsonTooDeep, check_json_depth, json_depth
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from app.etl.sources.options import JsonOptions
+    from app.etl.sources.files.options import JsonOptions
 
 SAMPLE_BYTES = 4 * 1024 * 1024
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -28,16 +28,6 @@ _BOM = b"\xef\xbb\xbf"
 def _records(frame: pl.DataFrame, options: JsonOptions) -> pl.DataFrame:
     frame = flatten_structs(frame, options.flatten_depth)
     return frame if options.infer_types else as_text(frame)
-
-
-def sample_schema(records: pl.DataFrame, infer_types: bool) -> pl.Schema:
-    """The sample's schema: dates recognised in text, a column with no value `Null`."""
-    records = records.drop(LOCATION_COLUMNS, strict=False)
-    schema = infer_temporal_types(records) if infer_types else records.schema
-    for name in records.columns:
-        if records[name].null_count() == records.height:
-            schema[name] = pl.Null()
-    return schema
 
 
 class NdjsonFormat:

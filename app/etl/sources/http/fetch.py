@@ -14,7 +14,7 @@ from app.etl.sources.errors import SourceRequestFailed, SourceUnavailable
 from app.retry import full_jitter
 
 if TYPE_CHECKING:
-    from app.etl.sources.http_options import HttpOptions
+    from app.etl.sources.http.options import HttpOptions
 
 
 @dataclass(frozen=True)
