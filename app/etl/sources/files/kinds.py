@@ -14,6 +14,7 @@ from app.etl.sources.files.config import (
 from app.etl.sources.files.location import check_file_location
 from app.etl.sources.files.options import CsvOptions, FileOptions, JsonOptions, ParquetOptions
 from app.etl.sources.files.reader import FileReader
+from app.etl.sources.files.xlsx import XlsxOptions, XlsxSource
 from app.etl.sources.registry import SourceKind
 
 _F = TypeVar("_F", bound=FileSource)
@@ -35,4 +36,5 @@ FILE_KINDS = (
     file_kind("json", JsonSource, JsonOptions),
     file_kind("ndjson", NdjsonSource, JsonOptions),
     file_kind("parquet", ParquetSource, ParquetOptions),
+    file_kind("xlsx", XlsxSource, XlsxOptions),
 )

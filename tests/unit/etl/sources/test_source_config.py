@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.errors import SourceInvalid
-from app.etl.sources import CsvOptions, CsvSource, parse_source
+from app.etl.sources import SOURCE_KINDS, CsvOptions, CsvSource, parse_source
 from app.etl.sources.policy import SourcePolicy
 
 if TYPE_CHECKING:
@@ -111,8 +111,11 @@ def test_unusable_uris_are_refused(root: Path, uri: str, roots_given: bool) -> N
 
 def test_an_unknown_kind_names_the_known_ones(root: Path) -> None:
     with pytest.raises(SourceInvalid) as raised:
-        parse_source("xlsx", "sub/data.csv", {}, SourcePolicy((root,)))
-    assert "known kinds: csv, json, ndjson, parquet, http, sql" in raised.value.message
+        parse_source("avro", "sub/data.avro", {}, SourcePolicy((root,)))
+    assert raised.value.message == (
+        f"unknown source kind 'avro'; known kinds: {', '.join(SOURCE_KINDS.names())}"
+    )
+    assert {"csv", "json", "ndjson", "parquet", "xlsx", "http", "sql"} <= set(SOURCE_KINDS.names())
     assert raised.value.path == ["kind"]
 
 
