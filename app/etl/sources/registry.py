@@ -36,9 +36,11 @@ class SourceKind(Generic[ConfigT]):
 
     def __post_init__(self) -> None:
         # The models must agree with the entry, or a parsed config would not round-trip.
-        fields = self.config.model_fields
-        if fields["kind"].default != self.name or fields["options"].annotation is not self.options:
-            raise TypeError(f"{self.config.__name__} does not declare kind {self.name!r}")
+        fields, model = self.config.model_fields, self.config.__name__
+        if fields["kind"].default != self.name:
+            raise TypeError(f"{model} declares kind {fields['kind'].default!r}, not {self.name!r}")
+        if fields["options"].annotation is not self.options:
+            raise TypeError(f"{model}'s options are not {self.options.__name__}")
 
     def parse(self, uri: str, options: Mapping[str, Any], policy: SourcePolicy) -> ConfigT:
         """A config of this kind: the uri checked against `policy`, the options validated."""
