@@ -7,14 +7,11 @@ live in their family's folder: `files/`, `http/`, `sql/`.
 from __future__ import annotations
 
 from app.etl.sources.config import SourceConfig
-from app.etl.sources.files.config import (
-    CsvSource,
-    FileSource,
-    JsonSource,
-    NdjsonSource,
-    ParquetSource,
-)
+from app.etl.sources.files.config import FileSource
+from app.etl.sources.files.csv import CsvSource
+from app.etl.sources.files.json_format import JsonSource, NdjsonSource
 from app.etl.sources.files.options import CsvOptions, JsonOptions, ParquetOptions
+from app.etl.sources.files.parquet_format import ParquetSource
 from app.etl.sources.http.config import HttpSource
 from app.etl.sources.http.options import HttpOptions
 from app.etl.sources.kinds import SOURCE_KINDS

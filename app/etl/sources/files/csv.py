@@ -1,23 +1,26 @@
-"""The CSV format: a schema from the header and a sample, then the rows in whole-record blocks."""
+"""The `csv` kind: a schema from the header and a sample, then the rows in whole-record blocks."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import polars as pl
+from pydantic import Field
 
 from app.errors import SourceMalformed
+from app.etl.sources.files.config import FileSource
 from app.etl.sources.files.csv_chunks import Chunk, iter_chunks
 from app.etl.sources.files.csv_diagnose import describe_failure
 from app.etl.sources.files.csv_header import check_header
 from app.etl.sources.files.csv_rows import with_row_reasons
+from app.etl.sources.files.options import CsvOptions
 from app.etl.sources.reader import ROW_COLUMN
 from app.etl.sources.temporal import infer_temporal_types, parse_temporal, text_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from app.etl.sources.files.options import CsvOptions
+    from app.etl.sources.files.format import FileFormat
 
 # Types are inferred from this much of the file; later values must fit them.
 SAMPLE_BYTES = 4 * 1024 * 1024
@@ -186,3 +189,11 @@ class CsvFormat:
         # files hold floats is read as Float64), in this file's own column order.
         parse = pl.Schema({name: target[name] for name in file_schema})
         return csv_frames(handle, self._options, parse, batch_rows)
+
+
+class CsvSource(FileSource):
+    kind: Literal["csv"] = "csv"
+    options: CsvOptions = Field(default_factory=CsvOptions)
+
+    def file_format(self) -> FileFormat:
+        return CsvFormat(self.options)

@@ -1,13 +1,16 @@
-"""The JSON formats: an array of objects per file (parsed whole), or NDJSON (streamed by lines)."""
+"""The `json` and `ndjson` kinds: an array of objects per file (parsed whole), or NDJSON (lines)."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import polars as pl
+from pydantic import Field
 
 from app.errors import SourceMalformed
+from app.etl.sources.files.config import FileSource
+from app.etl.sources.files.options import JsonOptions
 from app.etl.sources.flatten import as_text, flatten_structs
 from app.etl.sources.reader import ROW_COLUMN
 from app.etl.sources.reconcile import sample_schema
@@ -16,7 +19,7 @@ from app.json_depth import MAX_JSON_DEPTH, JsonTooDeep, check_json_depth, json_d
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from app.etl.sources.files.options import JsonOptions
+    from app.etl.sources.files.format import FileFormat
 
 SAMPLE_BYTES = 4 * 1024 * 1024
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -201,3 +204,23 @@ def _skip_bom(handle: BinaryIO) -> bytes:
     """Consume a UTF-8 byte order mark; return what was read that was not one."""
     head = handle.read(3)
     return b"" if head == _BOM else head
+
+
+class JsonSource(FileSource):
+    """A JSON array of objects per file."""
+
+    kind: Literal["json"] = "json"
+    options: JsonOptions = Field(default_factory=JsonOptions)
+
+    def file_format(self) -> FileFormat:
+        return JsonArrayFormat(self.options)
+
+
+class NdjsonSource(FileSource):
+    """One JSON object per line."""
+
+    kind: Literal["ndjson"] = "ndjson"
+    options: JsonOptions = Field(default_factory=JsonOptions)
+
+    def file_format(self) -> FileFormat:
+        return NdjsonFormat(self.options)

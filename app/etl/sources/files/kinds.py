@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from app.etl.sources.files.config import (
-    CsvSource,
-    FileSource,
-    JsonSource,
-    NdjsonSource,
-    ParquetSource,
-)
+from app.etl.sources.files.config import FileSource
+from app.etl.sources.files.csv import CsvSource
+from app.etl.sources.files.json_format import JsonSource, NdjsonSource
 from app.etl.sources.files.location import check_file_location
 from app.etl.sources.files.options import CsvOptions, FileOptions, JsonOptions, ParquetOptions
+from app.etl.sources.files.parquet_format import ParquetSource
 from app.etl.sources.files.reader import FileReader
 from app.etl.sources.files.xlsx import XlsxOptions, XlsxSource
 from app.etl.sources.registry import SourceKind
