@@ -17,7 +17,7 @@ import websockets
 
 from app.analytics.service import close_services
 from app.analytics.settings import get_analytics_settings
-from graph.asgi import create_app
+from app.cli.server import create_app
 
 if TYPE_CHECKING:
     import subprocess
