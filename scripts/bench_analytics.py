@@ -267,7 +267,7 @@ def serve(settings: Settings, args: argparse.Namespace, cache_bytes: int) -> tup
         "ANALYTICS_CACHE_BYTES": str(cache_bytes),
     }
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "graph.asgi:create_app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "app.cli.server:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}"
