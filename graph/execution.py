@@ -8,9 +8,15 @@ page on these machines, most of a request. The plan does the same reads and the 
 output coercion in ~0.5 µs a field.
 
 It must give exactly what graphql-core gives, so it only takes the happy path: a null in
-a non-null field, a value that does not coerce, anything unusual raises `_Fallback`, and
-graphql-core completes that object itself, producing its usual errors and paths. Reading
-attributes has no side effects, so abandoning a half-built result is safe.
+a non-null field, a value that does not coerce, a read that raises, anything unusual
+raises `_Fallback`, and graphql-core completes that object itself, producing its usual
+errors and paths. Reading attributes has no side effects, so abandoning a half-built
+result is safe. Any other exception is a fault of the planner: it is logged (once per
+query shape) and graphql-core answers, so a planner bug is seen and never changes an answer.
+
+The planner declines when the request has field middleware (a SchemaExtension with a
+`resolve` hook: tracing, Sentry, OpenTelemetry): such a hook must see every field, and
+calling it needs the per-field resolve info whose cost the plan exists to save.
 
 Its `build` also types the errors of variables that do not coerce (see graph/input_errors).
 """
@@ -18,6 +24,7 @@ Its `build` also types the errors of variables that do not coerce (see graph/inp
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from enum import Enum, EnumMeta
 from typing import Any
@@ -38,6 +45,7 @@ from graphql import (
     is_list_type,
     is_non_null_type,
     is_object_type,
+    print_ast,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path, is_iterable
@@ -54,6 +62,14 @@ from graph.scalars import LONG_MAX, LONG_MIN
 PREFETCHED_ATTRIBUTE = "dataflow.prefetched_attribute"
 
 Completer = Callable[[Any], Any]
+
+
+logger = logging.getLogger(__name__)
+
+# Query shapes whose planner failure was logged already; bounded, as shapes are the
+# clients' to choose.
+_MAX_REPORTED_SHAPES = 1024
+_reported_shapes: set[tuple[str, str, str]] = set()
 
 
 class _Fallback(Exception):
@@ -109,9 +125,12 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         plan = self._object_plan(return_type, field_details_list)
         if plan is not None:
-            # On _Fallback, or a read that failed, graphql-core completes it and reports.
-            with contextlib.suppress(Exception):
+            try:
                 return plan(result)
+            except _Fallback:
+                pass  # a value graphql-core completes (and reports) itself
+            except Exception as error:  # a planner bug: logged; graphql-core answers
+                _report(return_type, field_details_list, "completing", error)
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -122,9 +141,26 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         key = (object_type, id(field_details_list))
         cached = self._plans.get(key)
         if cached is None:
-            plan = self._build_object_plan(object_type, field_details_list)
-            cached = self._plans[key] = (field_details_list, plan)
+            cached = self._plans[key] = (
+                field_details_list,
+                self._planned_or_none(object_type, field_details_list),
+            )
         return cached[1]
+
+    def _planned_or_none(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Completer | None:
+        if self._has_field_middleware():
+            return None  # every field goes through the middleware (see the module doc)
+        try:
+            return self._build_object_plan(object_type, field_details_list)
+        except Exception as error:  # a planner bug: logged, and no plan
+            _report(object_type, field_details_list, "planning", error)
+            return None
+
+    def _has_field_middleware(self) -> bool:
+        manager = self.middleware_manager
+        return manager is not None and bool(manager.middlewares)
 
     def _build_object_plan(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
@@ -189,6 +225,30 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return _non_null(inner) if required else _nullable(inner)
 
 
+def _report(
+    object_type: GraphQLObjectType,
+    field_details_list: FieldDetailsList,
+    stage: str,
+    error: Exception,
+) -> None:
+    """Log a planner failure once per query shape (the type and its selected fields)."""
+    selection = print_ast(field_details_list[0].node)
+    shape = (object_type.name, selection, type(error).__name__)
+    if shape in _reported_shapes:
+        return
+    if len(_reported_shapes) < _MAX_REPORTED_SHAPES:
+        _reported_shapes.add(shape)
+    logger.warning(
+        "the planned execution failed %s %s (%s: %s); graphql-core answers instead",
+        stage,
+        object_type.name,
+        type(error).__name__,
+        error,
+        exc_info=error,
+        extra={"graphql_type": object_type.name, "selection": selection},
+    )
+
+
 def _plain_read(field: object) -> tuple[str, bool] | None:
     """(the attribute holding a plain field's value, whether it is a prefetched one)."""
     if not isinstance(field, StrawberryField) or field.extensions:
@@ -216,20 +276,28 @@ def _attribute_field(attribute: str, complete: Completer, unchanged: type | None
     if unchanged is not None:
 
         def produce_unchanged(source: Any) -> Any:
-            value = getattr(source, attribute)
+            value = _read(source, attribute)
             return value if type(value) is unchanged else complete(value)
 
         return produce_unchanged
 
     def produce(source: Any) -> Any:
-        return complete(getattr(source, attribute))
+        return complete(_read(source, attribute))
 
     return produce
 
 
+def _read(source: Any, attribute: str) -> Any:
+    # A read that raises is the field's error, which graphql-core reports with its path.
+    try:
+        return getattr(source, attribute)
+    except Exception:
+        raise _Fallback from None
+
+
 def _prefetched_field(attribute: str, complete: Completer) -> Completer:
     def produce(source: Any) -> Any:
-        value = getattr(source, attribute)
+        value = _read(source, attribute)
         if isinstance(value, UnsetType):
             raise _Fallback
         return complete(value)
