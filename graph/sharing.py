@@ -75,6 +75,12 @@ def shared_results(view: object) -> SharedResults:
     return _results_by_view[view]
 
 
+def executions() -> int:
+    """How many shared results every view of this process has computed (for tests and
+    benchmarks: with sharing, one per event and question, however many subscribers)."""
+    return sum(results.executions for results in list(_results_by_view.values()))
+
+
 @dataclass(eq=False)
 class Sharing:
     """One operation's link between the executor (which finds or makes each event's
