@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from strawberry.scalars import JSON
 
@@ -14,16 +14,13 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 
-class ErrorPayload(Protocol):
-    """A mutation payload: built with only `errors` when the mutation failed."""
-
-    def __init__(self, *, errors: list[UserError]) -> None: ...
+P = ParamSpec("P")
+PayloadT = TypeVar("PayloadT")
 
 
-Resolver = TypeVar("Resolver", bound="Callable[..., Awaitable[Any]]")
-
-
-def errors_as(payload: type[ErrorPayload]) -> Callable[[Resolver], Resolver]:
+def errors_as(
+    payload: Callable[..., PayloadT],
+) -> Callable[[Callable[P, Awaitable[PayloadT]]], Callable[P, Awaitable[PayloadT]]]:
     """A mutation resolver whose expected failures (any `DataFlowError`) are answered as
     `payload(errors=[…])` with the error's code, message and path, as the GraphQL
     conventions ask (DESIGN.md §8); anything else stays a GraphQL error (masked).
@@ -31,15 +28,15 @@ def errors_as(payload: type[ErrorPayload]) -> Callable[[Resolver], Resolver]:
     Put it under `@strawberry.mutation`: `functools.wraps` keeps the resolver's signature
     and annotations, which Strawberry reads for the arguments and the payload type."""
 
-    def decorate(resolver: Resolver) -> Resolver:
+    def decorate(resolver: Callable[P, Awaitable[PayloadT]]) -> Callable[P, Awaitable[PayloadT]]:
         @functools.wraps(resolver)
-        async def answer(*args: Any, **kwargs: Any) -> Any:
+        async def answer(*args: P.args, **kwargs: P.kwargs) -> PayloadT:
             try:
                 return await resolver(*args, **kwargs)
             except DataFlowError as error:
                 return payload(errors=[UserError.from_error(error)])
 
-        return answer  # type: ignore[return-value]  # same signature, by functools.wraps
+        return answer
 
     return decorate
 
