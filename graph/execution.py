@@ -66,14 +66,15 @@ Completer = Callable[[Any], Any]
 
 logger = logging.getLogger(__name__)
 
-# Query shapes whose planner failure was logged already; bounded, as shapes are the
-# clients' to choose.
+# Query shapes whose fallback was logged already; bounded, as shapes are the clients'
+# to choose.
 _MAX_REPORTED_SHAPES = 1024
 _reported_shapes: set[tuple[str, str, str]] = set()
 
 
 class _Fallback(Exception):
-    """This value needs graphql-core's full completion (an error, an unset prefetch)."""
+    """This value needs graphql-core's full completion (an error, an unset prefetch);
+    its message says which, for the debug log."""
 
 
 def prefetched(attribute: str) -> dict[str, str]:
@@ -127,8 +128,11 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if plan is not None:
             try:
                 return plan(result)
-            except _Fallback:
-                pass  # a value graphql-core completes (and reports) itself
+            except _Fallback as reason:
+                # A value graphql-core completes (and reports) itself: expected, so only
+                # seen in the debug log (an unset prefetch can be every request's).
+                if logger.isEnabledFor(logging.DEBUG):
+                    _report(return_type, field_details_list, "completing", reason)
             except Exception as error:  # a planner bug: logged; graphql-core answers
                 _report(return_type, field_details_list, "completing", error)
         return super().complete_object_value(
@@ -231,13 +235,18 @@ def _report(
     stage: str,
     error: Exception,
 ) -> None:
-    """Log a planner failure once per query shape (the type and its selected fields)."""
+    """Log a fallback once per query shape (the type and its selected fields): a planner
+    failure as a warning with its traceback, a value left to graphql-core at debug."""
     selection = print_ast(field_details_list[0].node)
-    shape = (object_type.name, selection, type(error).__name__)
+    shape = (object_type.name, selection, str(error))
     if shape in _reported_shapes:
         return
     if len(_reported_shapes) < _MAX_REPORTED_SHAPES:
         _reported_shapes.add(shape)
+    extra = {"graphql_type": object_type.name, "selection": selection}
+    if isinstance(error, _Fallback):
+        logger.debug("graphql-core completes %s itself: %s", object_type.name, error, extra=extra)
+        return
     logger.warning(
         "the planned execution failed %s %s (%s: %s); graphql-core answers instead",
         stage,
@@ -245,7 +254,7 @@ def _report(
         type(error).__name__,
         error,
         exc_info=error,
-        extra={"graphql_type": object_type.name, "selection": selection},
+        extra=extra,
     )
 
 
@@ -292,14 +301,14 @@ def _read(source: Any, attribute: str) -> Any:
     try:
         return getattr(source, attribute)
     except Exception:
-        raise _Fallback from None
+        raise _Fallback(f"reading {attribute} raised") from None
 
 
 def _prefetched_field(attribute: str, complete: Completer) -> Completer:
     def produce(source: Any) -> Any:
         value = _read(source, attribute)
         if isinstance(value, UnsetType):
-            raise _Fallback
+            raise _Fallback(f"{attribute} was not prefetched")
         return complete(value)
 
     return produce
@@ -315,7 +324,7 @@ def _object_completer(fields: list[tuple[str, Completer]]) -> Completer:
 def _non_null(inner: Completer) -> Completer:
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
-            raise _Fallback
+            raise _Fallback("a null in a non-null field")
         return inner(value)
 
     return complete
@@ -333,7 +342,7 @@ def _nullable(inner: Completer) -> Completer:
 def _list(item: Completer) -> Completer:
     def complete(value: Any) -> list[Any]:
         if not is_iterable(value):
-            raise _Fallback
+            raise _Fallback("a list field's value is not iterable")
         return [item(element) for element in value]
 
     return complete
@@ -353,9 +362,9 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
         try:
             coerced = coerce(value)
         except Exception:
-            raise _Fallback from None
+            raise _Fallback(f"a value {leaf_type.name} does not coerce") from None
         if coerced is None or coerced is Undefined:
-            raise _Fallback
+            raise _Fallback(f"a value {leaf_type.name} coerces to null")
         return coerced
 
     return complete

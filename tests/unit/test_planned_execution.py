@@ -240,3 +240,15 @@ async def test_a_resolve_hook_extension_sees_the_planned_fields_too() -> None:
     assert planned_result.data == reference_result.data
     assert "nodes.2.leaves.1.colour" in seen[REFERENCE_CLASS]
     assert sorted(seen[PlannedExecutionContext]) == sorted(seen[REFERENCE_CLASS])
+
+
+async def test_a_value_left_to_graphql_core_is_seen_in_the_debug_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="graph.execution"):
+        result = await PLANNED.execute("{ nodes(broken: true) { leaves { strict name } } }")
+
+    assert result.errors is not None  # graphql-core's own error for the null
+    records = [r for r in caplog.records if r.name == "graph.execution"]
+    assert {r.levelno for r in records} == {logging.DEBUG}  # expected: no warning
+    assert any("a null in a non-null field" in r.getMessage() for r in records)
