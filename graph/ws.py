@@ -148,7 +148,5 @@ def _is_plain(message: Message, entry: SharedResult) -> bool:
     errors, no extension output)."""
     payload = message.get("payload")
     return (
-        isinstance(payload, dict)
-        and payload.keys() == {"data"}
-        and payload["data"] is entry.result.data
+        isinstance(payload, dict) and len(payload) == 1 and payload.get("data") is entry.result.data
     )
