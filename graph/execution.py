@@ -8,9 +8,15 @@ page on these machines, most of a request. The plan does the same reads and the 
 output coercion in ~0.5 µs a field.
 
 It must give exactly what graphql-core gives, so it only takes the happy path: a null in
-a non-null field, a value that does not coerce, anything unusual raises `_Fallback`, and
-graphql-core completes that object itself, producing its usual errors and paths. Reading
-attributes has no side effects, so abandoning a half-built result is safe.
+a non-null field, a value that does not coerce, a read that raises, anything unusual
+raises `_Fallback`, and graphql-core completes that object itself, producing its usual
+errors and paths. Reading attributes has no side effects, so abandoning a half-built
+result is safe. Any other exception is a fault of the planner: it is logged (once per
+query shape) and graphql-core answers, so a planner bug is seen and never changes an answer.
+
+The planner declines when the request has field middleware (a SchemaExtension with a
+`resolve` hook: tracing, Sentry, OpenTelemetry): such a hook must see every field, and
+calling it needs the per-field resolve info whose cost the plan exists to save.
 
 Its `build` also types the errors of variables that do not coerce (see graph/input_errors).
 """
@@ -18,6 +24,7 @@ Its `build` also types the errors of variables that do not coerce (see graph/inp
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from enum import Enum, EnumMeta
 from typing import Any
@@ -38,6 +45,7 @@ from graphql import (
     is_list_type,
     is_non_null_type,
     is_object_type,
+    print_ast,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path, is_iterable
@@ -56,8 +64,17 @@ PREFETCHED_ATTRIBUTE = "dataflow.prefetched_attribute"
 Completer = Callable[[Any], Any]
 
 
+logger = logging.getLogger(__name__)
+
+# Query shapes whose fallback was logged already; bounded, as shapes are the clients'
+# to choose.
+_MAX_REPORTED_SHAPES = 1024
+_reported_shapes: set[tuple[str, str, str]] = set()
+
+
 class _Fallback(Exception):
-    """This value needs graphql-core's full completion (an error, an unset prefetch)."""
+    """This value needs graphql-core's full completion (an error, an unset prefetch);
+    its message says which, for the debug log."""
 
 
 def prefetched(attribute: str) -> dict[str, str]:
@@ -109,9 +126,15 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         plan = self._object_plan(return_type, field_details_list)
         if plan is not None:
-            # On _Fallback, or a read that failed, graphql-core completes it and reports.
-            with contextlib.suppress(Exception):
+            try:
                 return plan(result)
+            except _Fallback as reason:
+                # A value graphql-core completes (and reports) itself: expected, so only
+                # seen in the debug log (an unset prefetch can be every request's).
+                if logger.isEnabledFor(logging.DEBUG):
+                    _report(return_type, field_details_list, "completing", reason)
+            except Exception as error:  # a planner bug: logged; graphql-core answers
+                _report(return_type, field_details_list, "completing", error)
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -122,9 +145,26 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         key = (object_type, id(field_details_list))
         cached = self._plans.get(key)
         if cached is None:
-            plan = self._build_object_plan(object_type, field_details_list)
-            cached = self._plans[key] = (field_details_list, plan)
+            cached = self._plans[key] = (
+                field_details_list,
+                self._planned_or_none(object_type, field_details_list),
+            )
         return cached[1]
+
+    def _planned_or_none(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Completer | None:
+        if self._has_field_middleware():
+            return None  # every field goes through the middleware (see the module doc)
+        try:
+            return self._build_object_plan(object_type, field_details_list)
+        except Exception as error:  # a planner bug: logged, and no plan
+            _report(object_type, field_details_list, "planning", error)
+            return None
+
+    def _has_field_middleware(self) -> bool:
+        manager = self.middleware_manager
+        return manager is not None and bool(manager.middlewares)
 
     def _build_object_plan(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
@@ -189,6 +229,35 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return _non_null(inner) if required else _nullable(inner)
 
 
+def _report(
+    object_type: GraphQLObjectType,
+    field_details_list: FieldDetailsList,
+    stage: str,
+    error: Exception,
+) -> None:
+    """Log a fallback once per query shape (the type and its selected fields): a planner
+    failure as a warning with its traceback, a value left to graphql-core at debug."""
+    selection = print_ast(field_details_list[0].node)
+    shape = (object_type.name, selection, str(error))
+    if shape in _reported_shapes:
+        return
+    if len(_reported_shapes) < _MAX_REPORTED_SHAPES:
+        _reported_shapes.add(shape)
+    extra = {"graphql_type": object_type.name, "selection": selection}
+    if isinstance(error, _Fallback):
+        logger.debug("graphql-core completes %s itself: %s", object_type.name, error, extra=extra)
+        return
+    logger.warning(
+        "the planned execution failed %s %s (%s: %s); graphql-core answers instead",
+        stage,
+        object_type.name,
+        type(error).__name__,
+        error,
+        exc_info=error,
+        extra=extra,
+    )
+
+
 def _plain_read(field: object) -> tuple[str, bool] | None:
     """(the attribute holding a plain field's value, whether it is a prefetched one)."""
     if not isinstance(field, StrawberryField) or field.extensions:
@@ -216,22 +285,30 @@ def _attribute_field(attribute: str, complete: Completer, unchanged: type | None
     if unchanged is not None:
 
         def produce_unchanged(source: Any) -> Any:
-            value = getattr(source, attribute)
+            value = _read(source, attribute)
             return value if type(value) is unchanged else complete(value)
 
         return produce_unchanged
 
     def produce(source: Any) -> Any:
-        return complete(getattr(source, attribute))
+        return complete(_read(source, attribute))
 
     return produce
 
 
+def _read(source: Any, attribute: str) -> Any:
+    # A read that raises is the field's error, which graphql-core reports with its path.
+    try:
+        return getattr(source, attribute)
+    except Exception:
+        raise _Fallback(f"reading {attribute} raised") from None
+
+
 def _prefetched_field(attribute: str, complete: Completer) -> Completer:
     def produce(source: Any) -> Any:
-        value = getattr(source, attribute)
+        value = _read(source, attribute)
         if isinstance(value, UnsetType):
-            raise _Fallback
+            raise _Fallback(f"{attribute} was not prefetched")
         return complete(value)
 
     return produce
@@ -247,7 +324,7 @@ def _object_completer(fields: list[tuple[str, Completer]]) -> Completer:
 def _non_null(inner: Completer) -> Completer:
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
-            raise _Fallback
+            raise _Fallback("a null in a non-null field")
         return inner(value)
 
     return complete
@@ -265,7 +342,7 @@ def _nullable(inner: Completer) -> Completer:
 def _list(item: Completer) -> Completer:
     def complete(value: Any) -> list[Any]:
         if not is_iterable(value):
-            raise _Fallback
+            raise _Fallback("a list field's value is not iterable")
         return [item(element) for element in value]
 
     return complete
@@ -285,9 +362,9 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
         try:
             coerced = coerce(value)
         except Exception:
-            raise _Fallback from None
+            raise _Fallback(f"a value {leaf_type.name} does not coerce") from None
         if coerced is None or coerced is Undefined:
-            raise _Fallback
+            raise _Fallback(f"a value {leaf_type.name} coerces to null")
         return coerced
 
     return complete

@@ -19,7 +19,7 @@ from graphql import (
     OperationDefinitionNode,
     ValuesOfCorrectTypeRule,
 )
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 
 from app.errors import DataFlowError, Transient, client_error_codes
 from app.faults import is_lost_connection
@@ -32,12 +32,14 @@ from graph.input_errors import (
     ArgumentValuesRule,
     code_of,
 )
+from graph.sharing import SharingExtensionsRunner
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from strawberry.extensions.runner import SchemaExtensionsRunner
     from strawberry.types import ExecutionContext
-    from strawberry.types.execution import ExecutionResult
+    from strawberry.types.execution import ExecutionResult, StreamExecutionResult
     from strawberry.types.graphql import OperationType
 
     from graph.context import Context
@@ -103,8 +105,8 @@ def kind_of(error: GraphQLError) -> Kind:
 
 # Whether the client named the operation to run (None where it is not known). Strawberry
 # runs a document's first operation when none is named; GraphQL requires an error when
-# the document has more than one. Set by `DataFlowSchema.execute` and `stream`, and by
-# the WebSocket handler in each operation's task.
+# the document has more than one. Set by `DataFlowSchema.execute` and `stream` (which
+# the WebSocket handler's operations go through too).
 operation_named: ContextVar[bool | None] = ContextVar("dataflow_operation_named", default=None)
 
 
@@ -157,41 +159,72 @@ def _set_code(error: GraphQLError, code: str) -> None:
         error.extensions = {**(error.extensions or {}), "code": code}
 
 
-class MaskAndLogErrors(MaskErrors):
+class MaskAndLogErrors(SchemaExtension):
     """Each error logged once, by its kind; unexpected ones reach the client as "internal
     error" (or "retry", for a lost connection) and a request id, storage failures as a
-    fixed text and the request id."""
+    fixed text and the request id.
+
+    Strawberry's `MaskErrors` does the masking part through a method that is not public
+    API; this does it all through the public hooks: `on_operation` for a single result,
+    `on_stream_result` for each result of a stream (then the operation's end skips it)."""
+
+    # A result without errors passes untouched (graph/sharing.py skips the stream hooks
+    # of a shared result when every extension says so).
+    ignores_clean_results = True
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=_should_mask, error_message="internal error")
         self._request_id: str | None = None
+        self._stream_results_seen = False
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = self.request_id()
-        masked = super().anonymise_error(error)
-        if kind_of(error) is Kind.UNAVAILABLE:
-            masked.message = (
-                f"a backing service is unavailable; retry shortly (request id {request_id})"
-            )
-            masked.extensions = {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}
-        else:
-            masked.message = f"internal error (request id {request_id})"
-            masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
-        return masked
+    def on_operation(self) -> Iterator[None]:
+        self._stream_results_seen = False
+        yield
+        if self._stream_results_seen:
+            return  # each was handled as it was sent
+        result = self.execution_context.result
+        # Incremental delivery keeps its first result apart: that one holds the errors.
+        self._handle(getattr(result, "initial_result", None) or result)
 
-    def _process_result(self, result: object) -> None:
-        # Strawberry's check is `isinstance` against a runtime Protocol, which Python 3.11
-        # answers by walking the class's attributes each time: a fifth of the API's CPU
-        # when one event goes to 500 subscribers. A result without errors needs nothing.
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        self._stream_results_seen = True
+        self._handle(result)
+        for part in (
+            *(getattr(result, "incremental", None) or ()),
+            *(getattr(result, "completed", None) or ()),
+        ):
+            self._handle(part)
+        yield
+
+    def _handle(self, result: object) -> None:
+        # A result without errors (500 subscribers' events, most pages) needs nothing.
         errors: list[GraphQLError] | None = getattr(result, "errors", None)
         if not errors:
             return
         for error in errors:
             if not isinstance(error, GraphQLSyntaxError):  # DataFlowSchema logs those
                 self._log(error)
-        super()._process_result(result)
-        for error in getattr(result, "errors", None) or []:
+        shown = [self._masked(error) if _should_mask(error) else error for error in errors]
+        for error in shown:
             self._withhold_detail(error)
+        result.errors = shown  # type: ignore[attr-defined]  # it has `errors`, read above
+
+    def _masked(self, error: GraphQLError) -> GraphQLError:
+        """The error as the client sees it: where it happened, not what it was."""
+        request_id = self.request_id()
+        if kind_of(error) is Kind.UNAVAILABLE:
+            message = f"a backing service is unavailable; retry shortly (request id {request_id})"
+            extensions = {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}
+        else:
+            message = f"internal error (request id {request_id})"
+            extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
 
     def _withhold_detail(self, error: GraphQLError) -> None:
         """A failure whose message holds what only the server may see (a storage
@@ -311,6 +344,12 @@ class DataFlowSchema(strawberry.Schema):
             operation_extensions,
             allowed_operation_types,
         )
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # Strawberry's runner, which skips the hooks of a shared subscription result.
+        return SharingExtensionsRunner(execution_context, extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

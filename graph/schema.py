@@ -19,11 +19,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graph.analytics import AnalyticsQuery
-from graph.execution import PlannedExecutionContext
 from graph.extensions import DataFlowSchema, MaskAndLogErrors, TypedRequestErrors
 from graph.mutations import Mutation
 from graph.queries import Query as CoreQuery
 from graph.scalars import SCALARS
+from graph.sharing import SharingExecutor
 from graph.subscriptions import Subscription
 
 Query = merge_types("Query", (CoreQuery, AnalyticsQuery))
@@ -67,7 +67,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        execution_context_class=PlannedExecutionContext,
+        # Planned completion (graph/execution.py), sharing each subscription event's
+        # result among the subscribers asking the same of it (graph/sharing.py).
+        execution_context_class=SharingExecutor,
         # Without introspection, error messages do not suggest the schema's names either.
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=not introspection),
     )

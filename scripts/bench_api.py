@@ -181,6 +181,100 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+FANOUT_QUERY = "subscription($r: ID!) { runEvents(runId: $r) { id kind payload } }"
+
+
+class Deliveries:
+    """What the subscribers received: the first event is a barrier (every subscriber has
+    it before measuring starts, so no measured event waits behind a subscription still
+    being set up); each later one's publish → receipt latency is kept."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.subscribers = subscribers
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.subscribed, self.warmed = asyncio.Event(), asyncio.Event()
+        self._counts = {"subscribed": 0, "warmed": 0}
+
+    def _arrived(self, name: str, event: asyncio.Event) -> None:
+        self._counts[name] += 1
+        if self._counts[name] == self.subscribers:
+            event.set()
+
+    def delivered(self, payload: dict[str, Any]) -> None:
+        if payload["n"] < 0:
+            self._arrived("warmed", self.warmed)
+        else:
+            self.latencies.append(time.time() - payload["sent_at"])
+
+    def on_ack(self) -> None:
+        self._arrived("subscribed", self.subscribed)
+
+    def summary(self, events: int, cpu_ms: float | None) -> dict[str, object]:
+        latencies = sorted(self.latencies)
+        return {
+            "subscribers": self.subscribers,
+            "deliveries": len(latencies),
+            "errors": len(self.errors),
+            "first_error": self.errors[0] if self.errors else None,
+            "p50_ms": statistics.median(latencies) * 1000,
+            "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+            "api_cpu_ms_per_event": None if cpu_ms is None else round(cpu_ms / events, 1),
+        }
+
+
+async def _running_run(settings: Settings) -> str:
+    from app.db import session_scope
+    from app.models.run import Run, RunStatus
+
+    async with session_scope(settings) as session:
+        run = Run(pipeline_id="pipe-1", pipeline_version=1, status=RunStatus.RUNNING)
+        session.add(run)
+    return run.id
+
+
+async def _publish(settings: Settings, run_id: str, index: int) -> None:
+    """Store and publish one event, as a worker does."""
+    from app.db import session_scope
+    from app.events import publish_changes
+    from app.services import run_events as event_service
+
+    async with session_scope(settings) as session:
+        stored = await event_service.append(
+            session=session,
+            run_id=run_id,
+            kind="progress",
+            stage="load",
+            payload={"sent_at": time.time(), "n": index},
+        )
+    await publish_changes(settings, None, [stored])
+
+
+async def _subscribe_all(
+    base: str, token: str, run_id: str, events: int, deliveries: Deliveries
+) -> list[RawSubscriber]:
+    host, port = base.removeprefix("http://").split(":")
+    subscribe = {"query": FANOUT_QUERY, "variables": {"r": run_id}}
+    loop = asyncio.get_running_loop()
+    protocols: list[RawSubscriber] = []
+    for _ in range(deliveries.subscribers):
+        _, protocol = await loop.create_connection(
+            lambda: RawSubscriber(
+                host,
+                token,
+                subscribe,
+                events + 1,
+                deliveries.delivered,
+                deliveries.errors,
+                deliveries.on_ack,
+            ),
+            host,
+            int(port),
+        )
+        protocols.append(protocol)
+    return protocols
+
+
 async def fanout(
     base: str,
     token: str,
@@ -192,87 +286,40 @@ async def fanout(
 ) -> dict[str, object]:
     """Publish run events as a worker does; measure publish → receipt for each subscriber.
 
-    A first, unmeasured event is a barrier: measuring starts once every subscriber has
-    received it, so no measured event waits behind a subscription still being set up.
     The API's CPU time per event is reported too: unlike latency on a shared machine, it
     hardly depends on what else runs there."""
-    from app.db import session_scope
-    from app.events import publish_changes
-    from app.models.run import Run, RunStatus
-    from app.services import run_events as event_service
-
     settings = Settings(database_url=database_url, redis_url=redis_url)
-    async with session_scope(settings) as session:
-        run = Run(pipeline_id="pipe-1", pipeline_version=1, status=RunStatus.RUNNING)
-        session.add(run)
-    query = "subscription($r: ID!) { runEvents(runId: $r) { id kind payload } }"
-    latencies: list[float] = []
-    errors: list[str] = []
-    subscribed, warmed = asyncio.Event(), asyncio.Event()
-    counts = {"subscribed": 0, "warmed": 0}
-
-    def arrived(name: str, event: asyncio.Event) -> None:
-        counts[name] += 1
-        if counts[name] == subscribers:
-            event.set()
-
-    host, port = base.removeprefix("http://").split(":")
-    subscribe = {"query": query, "variables": {"r": run.id}}
-
-    def delivered(payload: dict[str, Any]) -> None:
-        # The first event is the barrier; the ones after it are measured.
-        if payload["n"] < 0:
-            arrived("warmed", warmed)
-        else:
-            latencies.append(time.time() - payload["sent_at"])
-
-    def on_ack() -> None:
-        arrived("subscribed", subscribed)
-
-    loop = asyncio.get_running_loop()
-    protocols: list[RawSubscriber] = []
-    for _ in range(subscribers):
-        _, protocol = await loop.create_connection(
-            lambda: RawSubscriber(host, token, subscribe, events + 1, delivered, errors, on_ack),
-            host,
-            int(port),
-        )
-        protocols.append(protocol)
-
-    async def publish(index: int) -> None:
-        async with session_scope(settings) as session:
-            stored = await event_service.append(
-                session=session,
-                run_id=run.id,
-                kind="progress",
-                stage="load",
-                payload={"sent_at": time.time(), "n": index},
-            )
-        await publish_changes(settings, None, [stored])
-
-    await asyncio.wait_for(subscribed.wait(), 120)
-    await publish(-1)
-    await asyncio.wait_for(warmed.wait(), 120)
+    run_id = await _running_run(settings)
+    deliveries = Deliveries(subscribers)
+    protocols = await _subscribe_all(base, token, run_id, events, deliveries)
+    await asyncio.wait_for(deliveries.subscribed.wait(), 120)
+    await _publish(settings, run_id, -1)
+    await asyncio.wait_for(deliveries.warmed.wait(), 120)
     cpu_before = cpu_seconds(server_pid)
     for index in range(events):
-        await publish(index)
+        await _publish(settings, run_id, index)
         await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*(p.done.wait() for p in protocols)), 120)
     cpu_after = cpu_seconds(server_pid)
-    latencies.sort()
-    return {
-        "subscribers": subscribers,
-        "deliveries": len(latencies),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "api_cpu_ms_per_event": (
-            None
-            if cpu_before is None or cpu_after is None
-            else round((cpu_after - cpu_before) * 1000 / events, 1)
-        ),
-    }
+    cpu_ms = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) * 1000
+    return deliveries.summary(events, cpu_ms)
+
+
+async def runs_page(base: str, token: str, database_url: str, args: argparse.Namespace) -> None:
+    """The runs page under load, at `args.runs` runs stored and (with --grow) after."""
+    await load(base, token, 3, args.concurrency)  # warm-up
+    small = await load(base, token, args.seconds, args.concurrency)
+    print(f"runs(first: 50) nested, {args.runs:,} runs stored: {small}", flush=True)
+    if not args.grow:
+        return
+    await seed(database_url, args.grow)
+    await load(base, token, 3, args.concurrency)
+    grown = await load(base, token, args.seconds, args.concurrency)
+    print(f"runs(first: 50) nested, {args.grow:,} runs stored: {grown}", flush=True)
+    print(
+        f"p50 ratio {args.grow:,} / {args.runs:,}: {grown['p50_ms'] / small['p50_ms']:.2f}x",
+        flush=True,
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -293,19 +340,7 @@ async def main(args: argparse.Namespace) -> None:
         api = start_api(database_url, args.redis, secret, port)
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base)
-        await load(base, token, 3, args.concurrency)  # warm-up
-        small = await load(base, token, args.seconds, args.concurrency)
-        print(f"runs(first: 50) nested, {args.runs:,} runs stored: {small}", flush=True)
-        if args.grow:
-            await seed(f"{base_url}/{name}", args.grow)
-            await load(base, token, 3, args.concurrency)
-            grown = await load(base, token, args.seconds, args.concurrency)
-            print(f"runs(first: 50) nested, {args.grow:,} runs stored: {grown}", flush=True)
-            print(
-                f"p50 ratio {args.grow:,} / {args.runs:,}: "
-                f"{grown['p50_ms'] / small['p50_ms']:.2f}x",
-                flush=True,
-            )
+        await runs_page(base, token, f"{base_url}/{name}", args)
         if args.subscribers:
             spread = await fanout(
                 base, token, database_url, args.redis, args.subscribers, args.events, api.pid

@@ -8,11 +8,12 @@ import strawberry
 from strawberry.types import Info
 
 from app.db import session_scope
-from app.errors import DataFlowError, InvalidInput
+from app.errors import InvalidInput
 from app.events import publish_changes
 from app.models.backfill import BackfillStep
 from app.services import backfills as backfill_service
 from graph.context import Context
+from graph.mutations.common import errors_as
 from graph.mutations.runs import enqueue
 from graph.permissions import IsOperator
 from graph.types import UserError
@@ -66,39 +67,35 @@ class BackfillMutations:
         permission_classes=[IsOperator],
         description="One run per partition of [from, to), each passed its partition as params.",
     )
+    @errors_as(CreateBackfillPayload)
     async def backfill(
         self, info: Info[Context, None], input: BackfillInput
     ) -> CreateBackfillPayload:
         context = info.context
-        try:
-            async with session_scope(context.settings) as session:
-                created = await backfill_service.create(
-                    session=session,
-                    pipeline_id=input.pipeline_id,
-                    start=_utc(input.start, "from"),
-                    end=_utc(input.end, "to"),
-                    step=input.step,
-                    actor=await context.user(),
-                    allow_unsafe_mode=input.allow_unsafe_mode,
-                )
-            for run in created.runs:
-                await publish_changes(context.settings, run, [])
-                await enqueue(context, run.id)
-        except DataFlowError as error:
-            return CreateBackfillPayload(errors=[UserError.from_error(error)])
+        async with session_scope(context.settings) as session:
+            created = await backfill_service.create(
+                session=session,
+                pipeline_id=input.pipeline_id,
+                start=_utc(input.start, "from"),
+                end=_utc(input.end, "to"),
+                step=input.step,
+                actor=await context.user(),
+                allow_unsafe_mode=input.allow_unsafe_mode,
+            )
+        for run in created.runs:
+            await publish_changes(context.settings, run, [])
+            await enqueue(context, run.id)
         return CreateBackfillPayload(backfill=Backfill.from_model(created.backfill))
 
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(CancelBackfillPayload)
     async def cancel_backfill(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> CancelBackfillPayload:
         settings = info.context.settings
-        try:
-            async with session_scope(settings) as session:
-                changed = await backfill_service.cancel(session=session, backfill_id=id)
-                backfill = await backfill_service.get(session=session, backfill_id=id)
-        except DataFlowError as error:
-            return CancelBackfillPayload(errors=[UserError.from_error(error)])
+        async with session_scope(settings) as session:
+            changed = await backfill_service.cancel(session=session, backfill_id=id)
+            backfill = await backfill_service.get(session=session, backfill_id=id)
         for item in changed:
             await publish_changes(settings, item.run, item.events)
         return CancelBackfillPayload(backfill=Backfill.from_model(backfill))

@@ -9,7 +9,6 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.db import session_scope
-from app.errors import DataFlowError
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec_limits import SpecLimits
 from app.models.pipeline import PipelineCreate
@@ -20,7 +19,7 @@ from app.services import sources as source_service
 from app.validation import parse_model
 from graph.analytics import caller_scope
 from graph.context import Context
-from graph.mutations.common import json_object
+from graph.mutations.common import errors_as, json_object
 from graph.permissions import IsOperator
 from graph.types import Pipeline, Source, UserError
 from graph.types.tables import Preview
@@ -210,171 +209,155 @@ class PreviewPipelinePayload(PreviewPayload):
 @strawberry.type
 class CatalogMutations:
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(CreateSourcePayload)
     async def create_source(
         self,
         info: Info[Context, None],
         input: CreateSourceInput,
     ) -> CreateSourcePayload:
         context = info.context
-        try:
-            data = parse_model(
-                SourceCreate,
-                {
-                    "name": input.name,
-                    "kind": input.kind,
-                    "uri": input.uri,
-                    "options": json_object(input.options, "options") or {},
-                },
+        data = parse_model(
+            SourceCreate,
+            {
+                "name": input.name,
+                "kind": input.kind,
+                "uri": input.uri,
+                "options": json_object(input.options, "options") or {},
+            },
+        )
+        async with session_scope(context.settings) as session:
+            source = await source_service.create(
+                session=session,
+                data=data,
+                actor=await context.user(),
+                policy=SourcePolicy.from_settings(context.settings),
             )
-            async with session_scope(context.settings) as session:
-                source = await source_service.create(
-                    session=session,
-                    data=data,
-                    actor=await context.user(),
-                    policy=SourcePolicy.from_settings(context.settings),
-                )
-        except DataFlowError as error:
-            return CreateSourcePayload(errors=[UserError.from_error(error)])
         return CreateSourcePayload(source=Source.from_model(source))
 
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(UpdateSourcePayload)
     async def update_source(
         self,
         info: Info[Context, None],
         input: UpdateSourceInput,
     ) -> UpdateSourcePayload:
         settings = info.context.settings
-        try:
-            changes = {
-                "name": input.name,
-                "uri": input.uri,
-                "options": json_object(input.options, "options"),
-            }
-            async with session_scope(settings) as session:
-                source = await source_service.update(
-                    session=session,
-                    source_id=input.id,
-                    changes=changes,
-                    policy=SourcePolicy.from_settings(settings),
-                )
-        except DataFlowError as error:
-            return UpdateSourcePayload(errors=[UserError.from_error(error)])
+        changes = {
+            "name": input.name,
+            "uri": input.uri,
+            "options": json_object(input.options, "options"),
+        }
+        async with session_scope(settings) as session:
+            source = await source_service.update(
+                session=session,
+                source_id=input.id,
+                changes=changes,
+                policy=SourcePolicy.from_settings(settings),
+            )
         return UpdateSourcePayload(source=Source.from_model(source))
 
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(DeleteSourcePayload)
     async def delete_source(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> DeleteSourcePayload:
-        try:
-            async with session_scope(info.context.settings) as session:
-                source = await source_service.delete(session=session, source_id=id)
-        except DataFlowError as error:
-            return DeleteSourcePayload(errors=[UserError.from_error(error)])
+        async with session_scope(info.context.settings) as session:
+            source = await source_service.delete(session=session, source_id=id)
         return DeleteSourcePayload(source=Source.from_model(source))
 
     @strawberry.mutation(
         permission_classes=[IsOperator],
         description="The first rows of a source as read, with their inferred types.",
     )
+    @errors_as(PreviewSourcePayload)
     async def preview_source(
         self, info: Info[Context, None], id: strawberry.ID, limit: int = 20
     ) -> PreviewSourcePayload:
-        try:
-            result = await preview_service.preview_source(
-                settings=info.context.settings, source_id=id, limit=limit
-            )
-        except DataFlowError as error:
-            return PreviewSourcePayload(errors=[UserError.from_error(error)])
+        result = await preview_service.preview_source(
+            settings=info.context.settings, source_id=id, limit=limit
+        )
         return PreviewSourcePayload(preview=Preview.from_result(result))
 
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(CreatePipelinePayload)
     async def create_pipeline(
         self,
         info: Info[Context, None],
         input: CreatePipelineInput,
     ) -> CreatePipelinePayload:
         context = info.context
-        try:
-            data = parse_model(
-                PipelineCreate,
-                {
-                    "name": input.name,
-                    "source_id": str(input.source_id),
-                    "spec": input.spec,
-                    **(input.operations.changes() if input.operations else {}),
-                },
+        data = parse_model(
+            PipelineCreate,
+            {
+                "name": input.name,
+                "source_id": str(input.source_id),
+                "spec": input.spec,
+                **(input.operations.changes() if input.operations else {}),
+            },
+        )
+        async with session_scope(context.settings) as session:
+            pipeline = await pipeline_service.create(
+                session=session,
+                data=data,
+                actor=await context.user(),
+                policy=SourcePolicy.from_settings(context.settings),
+                sample_params=json_object(input.sample_params, "sampleParams"),
+                limits=SpecLimits.from_settings(context.settings),
             )
-            async with session_scope(context.settings) as session:
-                pipeline = await pipeline_service.create(
-                    session=session,
-                    data=data,
-                    actor=await context.user(),
-                    policy=SourcePolicy.from_settings(context.settings),
-                    sample_params=json_object(input.sample_params, "sampleParams"),
-                    limits=SpecLimits.from_settings(context.settings),
-                )
-        except DataFlowError as error:
-            return CreatePipelinePayload(errors=[UserError.from_error(error)])
         return CreatePipelinePayload(pipeline=Pipeline.from_model(pipeline))
 
     @strawberry.mutation(
         permission_classes=[IsOperator],
         description="A new version of the pipeline; runs keep the version they ran.",
     )
+    @errors_as(UpdatePipelinePayload)
     async def update_pipeline(
         self,
         info: Info[Context, None],
         input: UpdatePipelineInput,
     ) -> UpdatePipelinePayload:
         context = info.context
-        try:
-            async with session_scope(context.settings) as session:
-                pipeline = await pipeline_service.update(
-                    session=session,
-                    pipeline_id=input.id,
-                    spec=json_object(input.spec, "spec"),
-                    source_id=input.source_id,
-                    operations=input.operations.changes() if input.operations else None,
-                    actor=await context.user(),
-                    policy=SourcePolicy.from_settings(context.settings),
-                    sample_params=json_object(input.sample_params, "sampleParams"),
-                    limits=SpecLimits.from_settings(context.settings),
-                )
-        except DataFlowError as error:
-            return UpdatePipelinePayload(errors=[UserError.from_error(error)])
+        async with session_scope(context.settings) as session:
+            pipeline = await pipeline_service.update(
+                session=session,
+                pipeline_id=input.id,
+                spec=json_object(input.spec, "spec"),
+                source_id=input.source_id,
+                operations=input.operations.changes() if input.operations else None,
+                actor=await context.user(),
+                policy=SourcePolicy.from_settings(context.settings),
+                sample_params=json_object(input.sample_params, "sampleParams"),
+                limits=SpecLimits.from_settings(context.settings),
+            )
         return UpdatePipelinePayload(pipeline=Pipeline.from_model(pipeline))
 
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(DeletePipelinePayload)
     async def delete_pipeline(
         self,
         info: Info[Context, None],
         id: strawberry.ID,
     ) -> DeletePipelinePayload:
-        try:
-            async with session_scope(info.context.settings) as session:
-                pipeline = await pipeline_service.delete(session=session, pipeline_id=id)
-        except DataFlowError as error:
-            return DeletePipelinePayload(errors=[UserError.from_error(error)])
+        async with session_scope(info.context.settings) as session:
+            pipeline = await pipeline_service.delete(session=session, pipeline_id=id)
         return DeletePipelinePayload(pipeline=Pipeline.from_model(pipeline))
 
     @strawberry.mutation(
         permission_classes=[IsOperator],
         description="Run a spec on the first rows of a source without loading anything.",
     )
+    @errors_as(PreviewPipelinePayload)
     async def preview_pipeline(
         self,
         info: Info[Context, None],
         input: PreviewPipelineInput,
     ) -> PreviewPipelinePayload:
-        try:
-            result = await preview_service.preview_pipeline(
-                settings=info.context.settings,
-                source_id=input.source_id,
-                spec=json_object(input.spec, "spec") or {},
-                limit=input.limit,
-                # Joined warehouse tables are read within the caller's scope.
-                scope=await caller_scope(info),
-            )
-        except DataFlowError as error:
-            return PreviewPipelinePayload(errors=[UserError.from_error(error)])
+        result = await preview_service.preview_pipeline(
+            settings=info.context.settings,
+            source_id=input.source_id,
+            spec=json_object(input.spec, "spec") or {},
+            limit=input.limit,
+            # Joined warehouse tables are read within the caller's scope.
+            scope=await caller_scope(info),
+        )
         return PreviewPipelinePayload(preview=Preview.from_result(result))

@@ -13,7 +13,7 @@ from app.errors import DataFlowError, Transient
 from app.events import publish_changes
 from app.services import runs as run_service
 from graph.context import Context
-from graph.mutations.common import json_object
+from graph.mutations.common import errors_as, json_object
 from graph.permissions import IsOperator
 from graph.types import Run, UserError
 
@@ -60,6 +60,7 @@ class RetryRunPayload(RunPayload):
 @strawberry.type
 class RunMutations:
     @strawberry.mutation(permission_classes=[IsOperator])
+    @errors_as(TriggerRunPayload)
     async def trigger_run(
         self,
         info: Info[Context, None],
@@ -68,20 +69,17 @@ class RunMutations:
         params: JSON | None = None,
     ) -> TriggerRunPayload:
         context = info.context
-        try:
-            async with session_scope(context.settings) as session:
-                triggered = await run_service.trigger(
-                    session=session,
-                    pipeline_id=str(pipeline_id),
-                    actor=await context.user(),
-                    idempotency_key=idempotency_key,
-                    params=json_object(params, "params"),
-                )
-            if triggered.created:
-                await publish_changes(context.settings, triggered.run, triggered.events)
-                await enqueue(context, triggered.run.id)
-        except DataFlowError as error:
-            return TriggerRunPayload(errors=[UserError.from_error(error)])
+        async with session_scope(context.settings) as session:
+            triggered = await run_service.trigger(
+                session=session,
+                pipeline_id=str(pipeline_id),
+                actor=await context.user(),
+                idempotency_key=idempotency_key,
+                params=json_object(params, "params"),
+            )
+        if triggered.created:
+            await publish_changes(context.settings, triggered.run, triggered.events)
+            await enqueue(context, triggered.run.id)
         return TriggerRunPayload(run=Run.from_model(triggered.run))
 
     @strawberry.mutation(
@@ -89,15 +87,13 @@ class RunMutations:
         description="A queued run ends at once; a running one stops between batches and "
         "leaves the warehouse as it was.",
     )
+    @errors_as(CancelRunPayload)
     async def cancel_run(
         self, info: Info[Context, None], run_id: strawberry.ID
     ) -> CancelRunPayload:
         settings = info.context.settings
-        try:
-            async with session_scope(settings) as session:
-                changed = await run_service.cancel(session=session, run_id=run_id)
-        except DataFlowError as error:
-            return CancelRunPayload(errors=[UserError.from_error(error)])
+        async with session_scope(settings) as session:
+            changed = await run_service.cancel(session=session, run_id=run_id)
         await publish_changes(settings, changed.run, changed.events)
         return CancelRunPayload(run=Run.from_model(changed.run))
 
@@ -105,13 +101,11 @@ class RunMutations:
         permission_classes=[IsOperator],
         description="Queue a failed or cancelled run again, as its next attempt.",
     )
+    @errors_as(RetryRunPayload)
     async def retry_run(self, info: Info[Context, None], run_id: strawberry.ID) -> RetryRunPayload:
         settings = info.context.settings
-        try:
-            async with session_scope(settings) as session:
-                changed = await run_service.retry(session=session, run_id=run_id)
-            await publish_changes(settings, changed.run, changed.events)
-            await enqueue(info.context, changed.run.id)
-        except DataFlowError as error:
-            return RetryRunPayload(errors=[UserError.from_error(error)])
+        async with session_scope(settings) as session:
+            changed = await run_service.retry(session=session, run_id=run_id)
+        await publish_changes(settings, changed.run, changed.events)
+        await enqueue(info.context, changed.run.id)
         return RetryRunPayload(run=Run.from_model(changed.run))

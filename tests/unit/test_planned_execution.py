@@ -3,17 +3,24 @@ same paths, for every shape of query (fragments, aliases, directives, nulls, lis
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 
 from graph.execution import PlannedExecutionContext, prefetched
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from graphql import GraphQLResolveInfo
 
 
 @strawberry.enum
@@ -83,7 +90,17 @@ def _nodes(*, broken: bool = False, prefetch: bool = True) -> list[Node]:
     return nodes
 
 
-def _schema(execution_context_class: Any) -> strawberry.Schema:
+class _FailsWhenIterated(list[Leaf]):
+    """A list the planner reads differently from graphql-core's walk: its iteration
+    raises, an exception the planner does not expect (so it stands for a planner bug)."""
+
+    def __iter__(self) -> Iterator[Leaf]:
+        raise RuntimeError("this list cannot be iterated")
+
+
+def _schema(
+    execution_context_class: Any, extensions: list[Callable[[], SchemaExtension]] | None = None
+) -> strawberry.Schema:
     @strawberry.type
     class Query:
         @strawberry.field
@@ -94,11 +111,20 @@ def _schema(execution_context_class: Any) -> strawberry.Schema:
         def strict_nodes(self, broken: bool = False) -> list[Node]:
             return _nodes(broken=broken)
 
-    return strawberry.Schema(query=Query, execution_context_class=execution_context_class)
+        @strawberry.field
+        def troubled_nodes(self) -> list[Node | None]:
+            nodes = _nodes()
+            nodes[1].leaves = _FailsWhenIterated(nodes[1].leaves)
+            return list(nodes)
+
+    return strawberry.Schema(
+        query=Query, execution_context_class=execution_context_class, extensions=extensions or []
+    )
 
 
+REFERENCE_CLASS = StrawberryGraphQLCoreExecutionContext
 PLANNED = _schema(PlannedExecutionContext)
-REFERENCE = _schema(StrawberryGraphQLCoreExecutionContext)
+REFERENCE = _schema(REFERENCE_CLASS)
 
 QUERIES = {
     "plain": "{ nodes { id leaves { name colour at data maybe strict } } }",
@@ -155,3 +181,74 @@ async def test_a_broken_row_reports_the_error_at_its_path() -> None:
     assert result.data is not None
     assert result.data["nodes"][2]["optionalLeaves"] == [None, None]
     assert result.data["nodes"][3]["optionalLeaves"] == [None, {"strict": 1}]
+
+
+async def test_a_planner_failure_is_logged_once_and_answered_by_graphql_core(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    query = "{ troubledNodes { id leaves { name } } }"
+    reference = await REFERENCE.execute(query)
+    with caplog.at_level(logging.WARNING, logger="graph.execution"):
+        first = await PLANNED.execute(query)
+        again = await PLANNED.execute(query)
+
+    for planned in (first, again):
+        assert planned.data == reference.data
+        assert [(e.message, e.path) for e in planned.errors or []] == [
+            (e.message, e.path) for e in reference.errors or []
+        ]
+    failures = [r for r in caplog.records if r.name == "graph.execution"]
+    assert len(failures) == 1  # once per query shape, not once per request
+    assert failures[0].levelno == logging.WARNING
+    assert "RuntimeError: this list cannot be iterated" in failures[0].getMessage()
+
+
+class _SeesEveryField(SchemaExtension):
+    """A resolve hook, as tracing extensions (Sentry's, OpenTelemetry's) have."""
+
+    seen: list[str]
+
+    def resolve(
+        self,
+        _next: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        self.seen.append(".".join(str(key) for key in info.path.as_list()))
+        return _next(root, info, *args, **kwargs)
+
+
+async def test_a_resolve_hook_extension_sees_the_planned_fields_too() -> None:
+    def run_with(execution_context_class: Any) -> Callable[[], SchemaExtension]:
+        def make() -> SchemaExtension:
+            extension = _SeesEveryField()
+            extension.seen = seen[execution_context_class]
+            return extension
+
+        return make
+
+    seen: dict[Any, list[str]] = {PlannedExecutionContext: [], REFERENCE_CLASS: []}
+    query = "{ nodes { id leaves { name colour } leaf { name } } }"
+    planned = _schema(PlannedExecutionContext, [run_with(PlannedExecutionContext)])
+    reference = _schema(REFERENCE_CLASS, [run_with(REFERENCE_CLASS)])
+
+    planned_result = await planned.execute(query)
+    reference_result = await reference.execute(query)
+
+    assert planned_result.data == reference_result.data
+    assert "nodes.2.leaves.1.colour" in seen[REFERENCE_CLASS]
+    assert sorted(seen[PlannedExecutionContext]) == sorted(seen[REFERENCE_CLASS])
+
+
+async def test_a_value_left_to_graphql_core_is_seen_in_the_debug_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="graph.execution"):
+        result = await PLANNED.execute("{ nodes(broken: true) { leaves { strict name } } }")
+
+    assert result.errors is not None  # graphql-core's own error for the null
+    records = [r for r in caplog.records if r.name == "graph.execution"]
+    assert {r.levelno for r in records} == {logging.DEBUG}  # expected: no warning
+    assert any("a null in a non-null field" in r.getMessage() for r in records)
