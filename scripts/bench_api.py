@@ -197,6 +197,7 @@ async def fanout(
     The API's CPU time per event is reported too: unlike latency on a shared machine, it
     hardly depends on what else runs there."""
     from app.db import session_scope
+    from app.event_types import Progress, Stage
     from app.events import publish_changes
     from app.models.run import Run, RunStatus
     from app.services import run_events as event_service
@@ -219,12 +220,14 @@ async def fanout(
     host, port = base.removeprefix("http://").split(":")
     subscribe = {"query": query, "variables": {"r": run.id}}
 
+    sent_at: dict[int, float] = {}  # event number -> when it was sent (this process)
+
     def delivered(payload: dict[str, Any]) -> None:
         # The first event is the barrier; the ones after it are measured.
-        if payload["n"] < 0:
+        if payload["batches"] < 0:
             arrived("warmed", warmed)
         else:
-            latencies.append(time.time() - payload["sent_at"])
+            latencies.append(time.time() - sent_at[payload["batches"]])
 
     def on_ack() -> None:
         arrived("subscribed", subscribed)
@@ -240,14 +243,11 @@ async def fanout(
         protocols.append(protocol)
 
     async def publish(index: int) -> None:
+        # A load's progress event, numbered by its `batches` count.
+        event = Progress(stage=Stage.LOAD, rows_read=0, rows_rejected=0, batches=index)
+        sent_at[index] = time.time()
         async with session_scope(settings) as session:
-            stored = await event_service.append(
-                session=session,
-                run_id=run.id,
-                kind="progress",
-                stage="load",
-                payload={"sent_at": time.time(), "n": index},
-            )
+            stored = await event_service.append(session=session, run_id=run.id, event=event)
         await publish_changes(settings, None, [stored])
 
     await asyncio.wait_for(subscribed.wait(), 120)

@@ -9,6 +9,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from app.errors import InvalidInput, InvalidTransition, RunNotFound
+from app.event_types import CancelRequested, RunFinished, RunQueued
 from app.models.base import utcnow
 from app.models.run import Run, RunStatus
 from app.models.run_states import can_move, sources_of
@@ -208,11 +209,7 @@ async def trigger(
     session.add(run)
     await session.flush()
     queued = await event_service.append(
-        session=session,
-        run_id=run.id,
-        kind="run_queued",
-        stage=None,
-        payload={"status": run.status.value, "pipeline_version": run.pipeline_version},
+        session=session, run_id=run.id, event=RunQueued(pipeline_version=run.pipeline_version)
     )
     return Triggered(run=run, created=True, events=[queued])
 
@@ -287,14 +284,6 @@ async def finish(
     )
 
 
-async def _record(
-    session: AsyncSession, run: Run, kind: str, payload: dict[str, Any]
-) -> StoredEvent:
-    return await event_service.append(
-        session=session, run_id=run.id, kind=kind, stage=None, payload=payload
-    )
-
-
 async def cancel(*, session: AsyncSession, run_id: str) -> Changed:
     """A queued run is cancelled at once; a running one is asked to stop between batches."""
     run = await get(session=session, run_id=run_id)
@@ -307,14 +296,17 @@ async def cancel(*, session: AsyncSession, run_id: str) -> Changed:
             values={"finished_at": utcnow()},
         )
         if done is not None:
-            event = await _record(session, done, "run_finished", {"status": "cancelled"})
+            finished = RunFinished(status=RunStatus.CANCELLED.value)
+            event = await event_service.append(session=session, run_id=run_id, event=finished)
             return Changed(run=done, events=[event])
     elif run.status is RunStatus.RUNNING:
         asked = await transition(
             session=session, run_id=run_id, to=RunStatus.CANCELLING, only_from={RunStatus.RUNNING}
         )
         if asked is not None:
-            event = await _record(session, asked, "cancel_requested", {"status": "cancelling"})
+            event = await event_service.append(
+                session=session, run_id=run_id, event=CancelRequested()
+            )
             return Changed(run=asked, events=[event])
     run = await get(session=session, run_id=run_id)
     if run.status is RunStatus.CANCELLING:
@@ -350,7 +342,6 @@ async def retry(*, session: AsyncSession, run_id: str) -> Changed:
     )
     if again is None:  # raced with another retry
         raise InvalidTransition(f"run {run_id} changed meanwhile; look again", path=["runId"])
-    event = await _record(
-        session, again, "run_queued", {"status": "queued", "attempt": again.attempt}
-    )
+    queued = RunQueued(attempt=again.attempt)
+    event = await event_service.append(session=session, run_id=run_id, event=queued)
     return Changed(run=again, events=[event])

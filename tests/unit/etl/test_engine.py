@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from app.etl.warehouse import BatchStats, LoadOptions, LoadTotals, Mode, Warehouse
     from app.etl.warehouse.row_reads import RowsRead
+    from app.event_types import Event
 
 
 @pytest.fixture
@@ -184,9 +185,8 @@ async def test_a_failing_event_sink_aborts_the_load(tmp_path: Path, warehouse: W
     source = orders_source(tmp_path, 500)
     spec = {"steps": ORDERS_STEPS, "destination": {"table": "watched"}}
 
-    async def sink(kind: str, stage: str, payload: dict[str, Any]) -> None:
-        del stage, payload
-        if kind == "progress":
+    async def sink(event: Event) -> None:
+        if event.kind == "progress":
             raise RuntimeError("event store is down")
 
     with pytest.raises(RuntimeError, match="event store is down"):
@@ -204,10 +204,9 @@ async def test_a_transient_failure_keeps_progress_and_the_retry_resumes(
     await contract.load(warehouse, "resumed", "append", expected_orders(source).head(0))
     calls = 0
 
-    async def flaky(kind: str, stage: str, payload: dict[str, Any]) -> None:
+    async def flaky(event: Event) -> None:
         nonlocal calls
-        del stage, payload
-        calls += kind == "progress"
+        calls += event.kind == "progress"
         if calls == 5:
             raise WarehouseUnavailable("connection reset")
 
@@ -231,9 +230,8 @@ async def test_a_resumed_run_whose_source_changed_fails_cleanly(
     source = orders_source(tmp_path, 500)
     spec = {"steps": [], "destination": {"table": "changing"}}
 
-    async def fail_late(kind: str, stage: str, payload: dict[str, Any]) -> None:
-        del stage
-        if kind == "progress" and payload["batches"] == 3:
+    async def fail_late(event: Event) -> None:
+        if event.kind == "progress" and event.to_payload()["batches"] == 3:
             raise WarehouseUnavailable("connection reset")
 
     with pytest.raises(WarehouseUnavailable):
