@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from app.errors import ExpressionInvalid, SourceMalformed, TransformFailed, WarehouseUnavailable
+from app.errors import (
+    ExpressionInvalid,
+    SourceMalformed,
+    TransformFailed,
+    WarehouseError,
+    WarehouseUnavailable,
+)
 from app.etl import engine
 from app.etl.engine import LoadResult
 from app.etl.errors import ContractViolation, SourceChanged
@@ -222,6 +228,35 @@ async def test_a_transient_failure_keeps_progress_and_the_retry_resumes(
     assert result.batches_resumed >= 4
     assert result.rows_read == 1_000
     assert events.progress()[0]["batches_resumed"] == 1
+
+
+async def test_a_typed_error_caused_by_a_lost_connection_keeps_progress_by_default(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    """Without a retry predicate of its own, a run judges its failure as the runner does
+    (`app.faults.is_transient`): a terminal error whose cause is a lost connection is
+    transient, so the batches committed so far stay for the next attempt to resume."""
+    source = orders_source(tmp_path, 1_000)
+    spec = {"steps": ORDERS_STEPS, "destination": {"table": "kept"}}
+    calls = 0
+
+    async def connection_lost(event: Event) -> None:
+        nonlocal calls
+        calls += event.kind == "progress"
+        if calls == 5:
+            try:
+                raise ConnectionResetError("connection reset by peer")
+            except ConnectionResetError as lost:
+                raise WarehouseError("cannot load batch 5 into kept") from lost
+
+    with pytest.raises(WarehouseError):
+        await run(source, warehouse, spec, 100, connection_lost, run_id="lost")
+
+    result = await run(source, warehouse, spec, 100, run_id="lost", attempt=2)
+    assert result.batches_resumed >= 4
+    assert_frame_equal(
+        (await warehouse.read_table("kept")).sort("order_id"), expected_orders(source)
+    )
 
 
 async def test_a_resumed_run_whose_source_changed_fails_cleanly(
