@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.analytics.hooks import after_successful_load
@@ -176,15 +177,25 @@ async def _claim(settings: Settings, run_id: str, worker_id: str, enqueue: Enque
     return claim.run
 
 
-async def _definition(settings: Settings, run: Run) -> tuple[Pipeline, PipelineVersion, Source]:
-    """The pipeline, its spec as it was when the run was triggered, and its source."""
+@dataclass(frozen=True)
+class _Definition:
+    """What a run runs: its pipeline, the pipeline's version (the spec as it was when the
+    run was triggered) and that version's source."""
+
+    pipeline: Pipeline
+    version: PipelineVersion
+    source: Source
+
+
+async def _definition(settings: Settings, run: Run) -> _Definition:
+    """The run's definition, read once when the run starts."""
     async with session_scope(settings) as session:
         pipeline = await session.get(Pipeline, run.pipeline_id)
         assert pipeline is not None  # runs keep their pipeline: deletes are soft
         versions = await pipeline_service.versions(session=session, pipeline_id=pipeline.id)
         version = next(v for v in versions if v.version == run.pipeline_version)
         source = await source_service.get(session=session, source_id=version.source_id)
-        return pipeline, version, source
+        return _Definition(pipeline, version, source)
 
 
 async def _join_sources(
@@ -204,14 +215,10 @@ async def _join_sources(
 
 
 async def _load(
-    settings: Settings,
-    run: Run,
-    pipeline: Pipeline,
-    version: PipelineVersion,
-    source: Source,
-    recorder: RunRecorder,
+    settings: Settings, run: Run, definition: _Definition, recorder: RunRecorder
 ) -> LoadResult:
-    spec = parse_spec(version.spec)
+    spec, source = parse_spec(definition.version.spec), definition.source
+    max_attempts = definition.pipeline.max_attempts
     policy = SourcePolicy.from_settings(settings)
     context = RunContext(
         run_id=run.id,
@@ -225,7 +232,7 @@ async def _load(
         batch_rows=settings.etl_batch_rows,
         backfill=run.backfill_id is not None,
         # Committed batches are kept only when this run will get another attempt.
-        retryable=lambda error: is_transient(error) and run.attempt < pipeline.max_attempts,
+        retryable=lambda error: is_transient(error) and run.attempt < max_attempts,
     )
     warehouse = open_warehouse(settings.warehouse_target)
     try:
@@ -267,16 +274,12 @@ async def _keep_lease(settings: Settings, run: Run, work: asyncio.Task[Any]) -> 
 
 
 async def _supervised(
-    settings: Settings,
-    run: Run,
-    pipeline: Pipeline,
-    version: PipelineVersion,
-    source: Source,
-    recorder: RunRecorder,
+    settings: Settings, run: Run, definition: _Definition, recorder: RunRecorder
 ) -> LoadResult:
     """The load, under the pipeline's timeout and the run's lease."""
     await recorder.emit(RunStarted(attempt=run.attempt, worker=run.worker_id or ""))
-    work = asyncio.create_task(_load(settings, run, pipeline, version, source, recorder))
+    pipeline = definition.pipeline
+    work = asyncio.create_task(_load(settings, run, definition, recorder))
     keeper = asyncio.create_task(_keep_lease(settings, run, work))
     try:
         done, _ = await asyncio.wait({work}, timeout=pipeline.timeout_seconds)
@@ -329,19 +332,19 @@ async def execute_run(
         return None
     recorder = RunRecorder(settings, run)
     try:
-        pipeline, version, source = await _definition(settings, run)
+        definition = await _definition(settings, run)
     except Exception as error:  # its source was deleted, or the database is away
         return await _failed(recorder, run, run.attempt + 1, error, enqueue)
     try:
-        result = await _supervised(settings, run, pipeline, version, source, recorder)
+        result = await _supervised(settings, run, definition, recorder)
     except RunTakenAway as lost:
         logger.warning("%s; stopping without writes", lost.message)
         return None
     except _CancelNoticed:
         return await _end_cancelled(recorder, run)
     except Exception as error:
-        return await _failed(recorder, run, pipeline.max_attempts, error, enqueue)
-    await _refresh_analytics(settings, pipeline, version)
+        return await _failed(recorder, run, definition.pipeline.max_attempts, error, enqueue)
+    await _refresh_analytics(settings, definition.pipeline, definition.version)
     counts = {key: getattr(result, key) for key in _COUNTERS}
     await recorder.finish(recorder.finished(RunStatus.SUCCEEDED, **counts))
     return RunStatus.SUCCEEDED
