@@ -150,6 +150,11 @@ class RunRecorder:
         return max(0.0, (run.not_before - utcnow()).total_seconds())
 
 
+# One fixed pause, not a backoff (there is no third try): long enough for the pool to
+# notice its dead connections and open a fresh one.
+_SECOND_TRY_PAUSE = 0.5
+
+
 async def _once_more_if_transient(write: Callable[[], Awaitable[T]]) -> T:
     """A run's final write is worth a second try: the failure that ended the run (a
     restarted database) has often already dropped the pooled connection it would use.
@@ -160,7 +165,7 @@ async def _once_more_if_transient(write: Callable[[], Awaitable[T]]) -> T:
         if not is_transient(error):
             raise
         logger.warning("metadata write failed (%s); trying once more", error)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(_SECOND_TRY_PAUSE)
         return await write()
 
 
