@@ -123,9 +123,6 @@ class RunRecorder:
         await publish_changes(self.settings, run, [stored])
         return True
 
-    def finished(self, status: RunStatus, **values: Any) -> RunFinished:
-        return RunFinished(status=status.value, attempt=self.attempt, **values)
-
     async def retry_later(self, error: BaseException) -> float | None:
         """Back to QUEUED as the next attempt; the delay before it may run, or None."""
         return await _once_more_if_transient(lambda: self._retry_later(error))
@@ -318,8 +315,11 @@ async def _failed(
         logger.info("run %s failed: %s", run.id, error)
     else:
         logger.error("run %s failed", run.id, exc_info=error)
-    failed = recorder.finished(
-        RunStatus.FAILED, error_code=error_code(error), error_message=error_message(error)
+    failed = RunFinished(
+        status=RunStatus.FAILED.value,
+        attempt=run.attempt,
+        error_code=error_code(error),
+        error_message=error_message(error),
     )
     if not await recorder.finish(failed):
         return None  # another attempt owns the run now: its staging is not ours
@@ -350,14 +350,26 @@ async def execute_run(
     except Exception as error:
         return await _failed(recorder, run, definition.pipeline.max_attempts, error, enqueue)
     await _refresh_analytics(settings, definition.pipeline, definition.version)
-    counts = {key: getattr(result, key) for key in _COUNTERS}
-    await recorder.finish(recorder.finished(RunStatus.SUCCEEDED, **counts))
+    await recorder.finish(_succeeded(run, result))
     return RunStatus.SUCCEEDED
+
+
+def _succeeded(run: Run, result: LoadResult) -> RunFinished:
+    return RunFinished(
+        status=RunStatus.SUCCEEDED.value,
+        attempt=run.attempt,
+        rows_read=result.rows_read,
+        rows_written=result.rows_written,
+        rows_rejected=result.rows_rejected,
+        rows_filtered=result.rows_filtered,
+    )
 
 
 async def _end_cancelled(recorder: RunRecorder, run: Run) -> RunStatus | None:
     """The engine aborted the load: the warehouse is as it was before the run."""
-    if not await recorder.finish(recorder.finished(RunStatus.CANCELLED)):
+    if not await recorder.finish(
+        RunFinished(status=RunStatus.CANCELLED.value, attempt=run.attempt)
+    ):
         return None
     await discard_staging(recorder.settings, run.id, run.attempt)
     return RunStatus.CANCELLED
