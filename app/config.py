@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -93,6 +93,27 @@ class Settings(BaseSettings):
     spec_max_steps: int = Field(default=200, ge=1, le=10_000)
     spec_max_expression_chars: int = Field(default=10_000, ge=100, le=1_000_000)
     spec_max_depth: int = Field(default=16, ge=4, le=64)
+    # Analytics (app/analytics). The cost guard: estimated result groups (time buckets x
+    # dimension cardinalities).
+    analytics_max_groups: int = Field(default=1_000_000, ge=1)
+    # A running analytics query is interrupted after this long.
+    analytics_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Result cache size (an estimate of the Python objects held); 0 turns it off.
+    analytics_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    # How long a dataset version heard from the metadata database is trusted without
+    # asking again (loads announce themselves; this bounds a lost announcement, see
+    # app/analytics/freshness.py); 0 asks on every query.
+    analytics_version_trust_seconds: float = Field(default=1.0, ge=0, le=60)
+    # DuckDB queries at once per process; more wait their turn rather than thrash.
+    analytics_max_concurrency: int = Field(default=4, ge=1, le=64)
+    # Credentials for the S3 analytics replica (DuckDB's httpfs reads them from here, not
+    # from ~/.aws); the same standard variables aioboto3 reads.
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    aws_region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
 
     @field_validator("database_url", "warehouse_url")
     @classmethod

@@ -1,37 +1,36 @@
-"""The ASGI app: Starlette routes /graphql, /healthz, /readyz, and the worker lifecycle."""
+"""The ASGI app: Starlette routes /graphql, /healthz, /readyz, around the GraphQL schema.
+
+It knows no broker, worker or scheduler: the process that serves it hands those in as a
+`Dispatch` (app/cli/server.py composes the whole API process).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
-import dramatiq
 import orjson
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from actors import broker as broker_module
-from actors.runs import enqueue_run
 from app.analytics.service import close_services as close_analytics
-from app.config import Environment, Settings, get_settings
+from app.config import Environment, Settings
 from app.db import dispose_engines, ping
 from app.errors import Unauthenticated
 from app.events import close_event_buses
-from app.observability import init_sentry
 from app.ratelimit import login_limiter
-from app.scheduler import run_forever
 from graph.context import Context
 from graph.graphiql import OfflineGraphiQL, asset_routes
 from graph.http import GraphQLOverHTTP
@@ -39,16 +38,17 @@ from graph.schema import build_schema
 from graph.ws import SharedResultsTransportWSHandler
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
     from starlette.websockets import WebSocket
 
+    from app.runner import Enqueue
+
 logger = logging.getLogger(__name__)
 
-IN_PROCESS_WORKER_THREADS = 2
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 
 
@@ -56,7 +56,7 @@ class DataFlowGraphQL(OfflineGraphiQL, GraphQLOverHTTP):
     # Subscribers of the same run asking the same thing share each event's result.
     graphql_transport_ws_handler_class = SharedResultsTransportWSHandler
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, enqueue: Enqueue) -> None:
         dev = settings.env is Environment.DEV
         super().__init__(
             build_schema(introspection=dev),
@@ -65,6 +65,7 @@ class DataFlowGraphQL(OfflineGraphiQL, GraphQLOverHTTP):
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         )
         self.settings = settings
+        self.enqueue = enqueue
 
     def encode_json(self, data: object) -> str | bytes:
         # orjson: a runs page encodes ~5x faster than with json.dumps. It refuses what
@@ -78,7 +79,9 @@ class DataFlowGraphQL(OfflineGraphiQL, GraphQLOverHTTP):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return Context(settings=self.settings, request=request, response=response)
+        return Context(
+            settings=self.settings, enqueue=self.enqueue, request=request, response=response
+        )
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         # Bad credentials close the socket (4403); none at all leave it anonymous,
@@ -119,22 +122,38 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _broker_ready(settings: Settings, worker: dramatiq.Worker | None) -> bool:
-    if settings.redis_url is None:
-        return worker is not None
-    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-    try:
-        return bool(await client.ping())
-    finally:
-        await client.aclose()
+def _no_process_work() -> AbstractAsyncContextManager[None]:
+    return nullcontext()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or get_settings()
-    init_sentry(settings)
-    broker = broker_module.configure(settings)
-    state: dict[str, Any] = {"worker": None}
+@dataclass(frozen=True)
+class Dispatch:
+    """How runs leave the API, given by the process that serves it."""
 
+    enqueue: Enqueue  # hands a committed run to a worker
+    broker_ready: Callable[[], Awaitable[bool]]  # /readyz: can runs be handed over now?
+    # What the process runs beside the app for its lifetime (embedded: the workers and
+    # the scheduler), entered after the app's own resources and left before them.
+    process_work: Callable[[], AbstractAsyncContextManager[None]] = _no_process_work
+
+
+def create_app(settings: Settings, dispatch: Dispatch) -> Starlette:
+    graphql = DataFlowGraphQL(settings, dispatch.enqueue)
+    return Starlette(
+        routes=[
+            *_probe_routes(settings, dispatch),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *(asset_routes() if settings.env is Environment.DEV else []),  # GraphiQL's
+        ],
+        middleware=_middleware(settings),
+        lifespan=_lifespan(settings, dispatch),
+    )
+
+
+def _lifespan(
+    settings: Settings, dispatch: Dispatch
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.login_limiter = login_limiter(settings)
@@ -143,67 +162,57 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # it, which was a pause of tens of milliseconds in the middle of requests.
         gc.collect()
         gc.freeze()
-        stop_scheduler = asyncio.Event()
-        scheduler = None
-        if settings.embedded_broker:
-            worker = dramatiq.Worker(broker, worker_threads=IN_PROCESS_WORKER_THREADS)
-            worker.start()
-            state["worker"] = worker
-            # Embedded, the API process is the whole system: it schedules and reaps too.
-            scheduler = asyncio.create_task(run_forever(settings, enqueue_run, stop_scheduler))
         try:
-            yield
+            async with dispatch.process_work():
+                yield
         finally:
-            stop_scheduler.set()
-            if scheduler is not None:
-                await scheduler
-            if state["worker"] is not None:
-                state["worker"].stop()
-                state["worker"] = None
             await app.state.login_limiter.close()
             await close_analytics()
             await close_event_buses()
             await dispose_engines()
 
+    return lifespan
+
+
+def _probe_routes(settings: Settings, dispatch: Dispatch) -> list[BaseRoute]:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            await ping(settings)
-            checks["metadata"] = "ok"
-        except Exception as error:
-            checks["metadata"] = f"unreachable: {type(error).__name__}"
-        try:
-            ok = await _broker_ready(settings, state["worker"])
-            checks["broker"] = "ok" if ok else "no worker running"
-        except Exception as error:
-            checks["broker"] = f"unreachable: {type(error).__name__}"
+        checks = {
+            "metadata": await _check(partial(_metadata_reachable, settings), "unreachable"),
+            "broker": await _check(dispatch.broker_ready, "no worker running"),
+        }
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
         )
 
-    graphql = DataFlowGraphQL(settings)
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            *(asset_routes() if settings.env is Environment.DEV else []),  # GraphiQL's
-        ],
-        middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id", "server-timing"],
-            ),
-        ],
-        lifespan=lifespan,
-    )
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+async def _metadata_reachable(settings: Settings) -> bool:
+    await ping(settings)
+    return True
+
+
+async def _check(probe: Callable[[], Awaitable[bool]], when_false: str) -> str:
+    """ "ok", `when_false`, or why the probe could not reach its backend."""
+    try:
+        return "ok" if await probe() else when_false
+    except Exception as error:
+        return f"unreachable: {type(error).__name__}"
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    return [
+        Middleware(RequestIdMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id", "server-timing"],
+        ),
+    ]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from app.models.run import Run
     from app.models.user import Role
     from app.ratelimit import LoginLimiter
+    from app.runner import Enqueue
 
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
@@ -144,6 +145,7 @@ def connection_header(params: dict[str, Any], name: str) -> object:
 @dataclass
 class Context:
     settings: Settings
+    enqueue: Enqueue  # hands a run to a worker (the serving process's broker)
     request: Request | WebSocket
     response: Response | WebSocket | None
     connection_params: dict[str, Any] | None = None

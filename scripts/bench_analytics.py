@@ -34,7 +34,7 @@ import polars as pl
 
 from app import migrate
 from app.analytics import catalog
-from app.analytics.compiler import Relation, compile_query
+from app.analytics.compiler import POSTGRES_SQL, Relation, compile_query
 from app.analytics.hooks import after_successful_load
 from app.config import Settings
 from app.db import dispose_engines, session_scope
@@ -267,7 +267,7 @@ def serve(settings: Settings, args: argparse.Namespace, cache_bytes: int) -> tup
         "ANALYTICS_CACHE_BYTES": str(cache_bytes),
     }
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "graph.asgi:create_app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "app.cli.server:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}"
@@ -316,7 +316,8 @@ async def main_async(args: argparse.Namespace) -> None:
     replica, in_pg = Relation(parquet=dataset.replica_uri), Relation(table=("warehouse", TABLE))
     duck = {n: compile_query(q, dataset, relation=replica) for n, q in queries.items()}
     pg = {
-        n: compile_query(q, dataset, relation=in_pg, dialect="postgres") for n, q in queries.items()
+        n: compile_query(q, dataset, relation=in_pg, target=POSTGRES_SQL)
+        for n, q in queries.items()
     }
     async with server(settings, args, 0, token) as client:
         times = await interleaved(client, duck, pg, url, args)

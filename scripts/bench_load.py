@@ -179,7 +179,7 @@ def bench_pipeline(
     send: Connection, csv_path: Path, target: str, batch_rows: int, mode: str
 ) -> None:
     # A worker imports its readers once; the first run should not time that.
-    import app.etl.sources.file_reader  # noqa: F401
+    import app.etl.sources.files.reader  # noqa: F401
 
     if mode == "append":
         asyncio.run(_drop(target))

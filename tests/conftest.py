@@ -8,7 +8,6 @@ import pytest
 import redis
 
 from app import migrate
-from app.analytics.settings import get_analytics_settings
 from app.config import Environment, Settings, get_settings
 from tests import environment, services
 
@@ -24,7 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
     environment.scrub()
     # Nothing should have read the settings yet; if a plugin did, forget what it read.
     get_settings.cache_clear()
-    get_analytics_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

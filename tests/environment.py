@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices
 
-from app.analytics.settings import AnalyticsSettings
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ APP_PREFIX = "DATAFLOW_"
 # ... except the test suite's own settings, which say where the test services are.
 TEST_SETTINGS = ("DATAFLOW_TEST_", "DATAFLOW_REQUIRE_SERVICES")
 # Every settings model the application reads the environment through.
-SETTINGS_MODELS: tuple[type[BaseSettings], ...] = (Settings, AnalyticsSettings)
+SETTINGS_MODELS: tuple[type[BaseSettings], ...] = (Settings,)
 
 
 def _field_variables(model: type[BaseSettings]) -> set[str]:

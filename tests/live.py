@@ -16,13 +16,14 @@ import uvicorn
 import websockets
 
 from app.analytics.service import close_services
-from app.analytics.settings import get_analytics_settings
-from graph.asgi import create_app
+from app.cli.server import create_app
 
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
+
+    from starlette.types import ASGIApp
 
     from app.config import Settings
 
@@ -34,11 +35,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """Serve `create_app(settings)` on a free port; yields the base URL."""
+def live_server(settings: Settings, app: ASGIApp | None = None) -> Iterator[str]:
+    """Serve `app` (default: the whole API, as `dataflow serve` composes it for
+    `settings`) on a free port; yields the base URL."""
     port = free_port()
     config = uvicorn.Config(  # as `dataflow serve` runs it (app/cli/processes.py)
-        create_app(settings),
+        create_app(settings) if app is None else app,
         host="127.0.0.1",
         port=port,
         log_config=None,
@@ -62,13 +64,10 @@ def live_server(settings: Settings) -> Iterator[str]:
 
 @asynccontextmanager
 async def live_analytics_server(settings: Settings) -> AsyncIterator[str]:
-    """`live_server`, with the analytics settings read afresh (tests set them in the
-    environment) and the analytics engines closed after it."""
-    get_analytics_settings.cache_clear()
+    """`live_server`, with the analytics engines closed after it."""
     with live_server(settings) as url:
         yield url
     await close_services()
-    get_analytics_settings.cache_clear()
 
 
 def wait_until_healthy(

@@ -63,14 +63,7 @@ async def record_load(
     Returns the row and the replica file no query can be reading any more (the one
     before the previous), which the caller may delete once this is committed.
     """
-    values: dict[str, Any] = {
-        "table_name": table,
-        "pipeline_id": pipeline_id,
-        "definition": spec.to_json(),
-        "members": members_json(members),
-        "stats": stats.to_json(),
-        "loaded_at": utcnow(),
-    }
+    values = _measured_values(table, pipeline_id, spec, members, stats)
     row = await _current(session, table)
     if row is None:
         # Two first loads at once: one insert fails on the unique name (IntegrityError)
@@ -79,10 +72,31 @@ async def record_load(
         await session.flush()
         return await _reload(session, table), None
     obsolete = row.previous_replica_uri
-    # One UPDATE with version = version + 1: two loads finishing at once both count.
+    await _bump(session, table, replica_uri, values)
+    return await _reload(session, table), obsolete
+
+
+def _measured_values(
+    table: str, pipeline_id: str | None, spec: DatasetSpec, members: list[Member], stats: Stats
+) -> dict[str, Any]:
+    """The columns every load rewrites."""
+    return {
+        "table_name": table,
+        "pipeline_id": pipeline_id,
+        "definition": spec.to_json(),
+        "members": members_json(members),
+        "stats": stats.to_json(),
+        "loaded_at": utcnow(),
+    }
+
+
+async def _bump(
+    session: AsyncSession, name: str, replica_uri: str | None, values: dict[str, Any]
+) -> None:
+    """One UPDATE with version = version + 1: two loads finishing at once both count."""
     await session.exec(
         update(Dataset)
-        .where(col(Dataset.name) == table)
+        .where(col(Dataset.name) == name)
         .values(
             version=Dataset.version + 1,
             previous_replica_uri=Dataset.replica_uri,
@@ -90,7 +104,6 @@ async def record_load(
             **values,
         )
     )
-    return await _reload(session, table), obsolete
 
 
 async def _current(session: AsyncSession, name: str) -> Dataset | None:

@@ -8,7 +8,7 @@ granularities pick fixed templates, and every value is a `$n` parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from app.analytics.cost import estimate_groups, pinned_values
 from app.analytics.errors import OutOfScope, QueryInvalid
@@ -34,7 +34,17 @@ if TYPE_CHECKING:
     from app.analytics.scope import Scope
 
 
-Dialect = Literal["duckdb", "postgres"]
+@dataclass(frozen=True, slots=True)
+class SqlTarget:
+    """What the engine that runs the statement does best."""
+
+    calendar_parts: bool
+    """Time buckets grouped by calendar parts (faster in DuckDB), else by date_trunc
+    (faster in PostgreSQL, whose extract is numeric and slow); see `bucket_sql`."""
+
+
+DUCKDB_SQL = SqlTarget(calendar_parts=True)
+POSTGRES_SQL = SqlTarget(calendar_parts=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +76,10 @@ class CompiledQuery:
 
 
 class _Builder:
-    def __init__(self, query: Query, dataset: DatasetInfo, dialect: Dialect) -> None:
+    def __init__(self, query: Query, dataset: DatasetInfo, target: SqlTarget) -> None:
         self.query = query
         self.dataset = dataset
-        self.dialect = dialect
+        self.target = target
         self.params = Params()
         self._tz_slot: str | None = None
 
@@ -129,27 +139,17 @@ def compile_query(
     *,
     relation: Relation,
     scope: Scope = (),
-    dialect: Dialect = "duckdb",
+    target: SqlTarget = DUCKDB_SQL,
 ) -> CompiledQuery:
-    """`dialect` "postgres" writes the same aggregate as PostgreSQL runs it best (the
+    """`target` POSTGRES_SQL writes the same aggregate as PostgreSQL runs it best (the
     benchmark's comparison); the service only ever compiles for DuckDB."""
     check_query(query)
-    build = _Builder(query, dataset, dialect)
+    build = _Builder(query, dataset, target)
     where: list[str] = []
     start, end = _time_range(build, where)
     selects = _selects(build, start, end)
     where += _scope_conditions(build, scope)
-    having: list[str] = []
-    for index, item in enumerate(query.filters):
-        path = ["filters", str(index)]
-        if _is_measure_filter(build, item, path):
-            having.append(
-                compile_filter(item, build.resolve_measure, build.params, query.timezone, path)
-            )
-        else:
-            where.append(
-                compile_filter(item, build.resolve_row_member, build.params, query.timezone, path)
-            )
+    having = _split_filters(build, where)
     sql = assemble(
         selects,
         source=relation.sql(build.params),
@@ -158,19 +158,42 @@ def compile_query(
         order=order_terms(query, selects),
         page=(build.params.add(query.row_limit), build.params.add(query.offset)),
     )
+    groups, factors = _estimate(build, scope, start, end)
+    columns = tuple(ResultColumn(s.name, s.type) for s in selects)
+    return CompiledQuery(sql, tuple(build.params.values), columns, groups, tuple(factors))
+
+
+def _split_filters(build: _Builder, where: list[str]) -> list[str]:
+    """The caller's filters: on rows appended to `where`; on measures returned (HAVING)."""
+    having: list[str] = []
+    timezone = build.query.timezone
+    for index, item in enumerate(build.query.filters):
+        path = ["filters", str(index)]
+        if _is_measure_filter(build, item, path):
+            having.append(compile_filter(item, build.resolve_measure, build.params, timezone, path))
+        else:
+            where.append(
+                compile_filter(item, build.resolve_row_member, build.params, timezone, path)
+            )
+    return having
+
+
+def _estimate(
+    build: _Builder, scope: Scope, start: datetime | None, end: datetime | None
+) -> tuple[int, list[str]]:
+    """The cost guard's estimate of result groups, and how it was reckoned."""
+    query = build.query
     pinned = pinned_values(query.filters)
     for name, values in scope:
         pinned[name] = min(len(values), pinned.get(name, len(values)))
-    groups, factors = estimate_groups(
-        dataset.stats,
+    return estimate_groups(
+        build.dataset.stats,
         dimensions=query.dimensions,
         pinned=pinned,
         granularity=query.time_dimension.granularity if query.time_dimension else None,
         start=start,
         end=end,
     )
-    columns = tuple(ResultColumn(s.name, s.type) for s in selects)
-    return CompiledQuery(sql, tuple(build.params.values), columns, groups, tuple(factors))
 
 
 def _selects(build: _Builder, start: datetime | None, end: datetime | None) -> list[Select]:
@@ -181,7 +204,7 @@ def _selects(build: _Builder, start: datetime | None, end: datetime | None) -> l
         member = _time_member(build, time)
         local = _bucket_local(build, member, start, end)
         sql, group_by = bucket_sql(
-            time.granularity, local, calendar_parts=build.dialect == "duckdb"
+            time.granularity, local, calendar_parts=build.target.calendar_parts
         )
         name = f"{member.name}.{time.granularity.value}"
         selects.append(Select(sql, name, "time", True, group_by))

@@ -1,15 +1,14 @@
 """Where analytics statements run: DuckDB, on reused cursors, in threads, with a deadline.
 
-Embedded, the statement reads the warehouse file through the connection the warehouse
-module already holds for this process (DuckDB lets one process open a file once). In
-production it reads the Parquet replica from an in-memory DuckDB (S3 through httpfs).
+On a DuckDB warehouse the statement reads its tables in place, on the connection the
+warehouse lends (DuckDB lets one process open a file once). Otherwise it reads the
+Parquet replica from an in-memory DuckDB (S3 through httpfs). See `read_paths`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -21,18 +20,13 @@ from app.analytics.results import to_rows
 from app.analytics.watchdog import WATCHDOG
 from app.errors import WarehouseError, WarehouseUnavailable
 
-# The warehouse keeps one connection per DuckDB file per process; holding a reference
-# shares it (and keeps it open) instead of opening the file a second time.
-from app.etl.warehouse.duckdb import _acquire, _release, duckdb_path
-
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable
 
     from app.analytics.compiler import CompiledQuery
     from app.analytics.members import DatasetInfo
-    from app.analytics.settings import AnalyticsSettings
     from app.config import Settings
+    from app.etl.warehouse import InPlace
 
 MAX_IDLE_CURSORS = 8
 
@@ -64,18 +58,23 @@ class QueryEngine:
         self._closed = False
 
     @classmethod
-    def embedded(cls, path: Path) -> QueryEngine:
-        connection = _acquire(path)
-        return cls(connection, relation=_table_of, release=lambda: _release(path))
+    def in_place(cls, access: InPlace) -> QueryEngine:
+        """Statements read the warehouse's tables on the connection it lends."""
+
+        def relation(dataset: DatasetInfo) -> Relation:
+            return Relation(table=access.relation(dataset.table))
+
+        return cls(access.acquire(), relation=relation, release=access.release)
 
     @classmethod
-    def replica(cls, settings: Settings, analytics: AnalyticsSettings) -> QueryEngine:
+    def replica(cls, settings: Settings) -> QueryEngine:
+        """Statements read each dataset's current Parquet replica."""
         connection = duckdb.connect(":memory:")
         # Footers of the current replica are read once, not for every query; GLOBAL so
         # that the cursors (connections of their own) share the setting.
         connection.execute("SET GLOBAL parquet_metadata_cache = true")
         if settings.s3_bucket:
-            configure_s3(connection, settings, analytics)
+            configure_s3(connection, settings)
         return cls(connection, relation=_replica_of, release=connection.close)
 
     def relation(self, dataset: DatasetInfo) -> Relation:
@@ -136,29 +135,7 @@ class QueryEngine:
         self._release()
 
 
-def _table_of(dataset: DatasetInfo) -> Relation:
-    return Relation(table=(dataset.table,))
-
-
 def _replica_of(dataset: DatasetInfo) -> Relation:
     if dataset.replica_uri is None:
         raise DatasetNotFound(f"dataset {dataset.name} has no analytics replica yet; load it")
     return Relation(parquet=dataset.replica_uri)
-
-
-@contextmanager
-def embedded_cursor(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on the process's connection to the warehouse file; blocking."""
-    connection = _acquire(path)
-    try:
-        with connection.cursor() as cursor:
-            yield cursor
-    finally:
-        _release(path)
-
-
-def open_engine(settings: Settings, analytics: AnalyticsSettings) -> QueryEngine:
-    target = settings.warehouse_target
-    if target.startswith("duckdb:"):
-        return QueryEngine.embedded(duckdb_path(target))
-    return QueryEngine.replica(settings, analytics)

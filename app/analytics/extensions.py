@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 import duckdb
 
 if TYPE_CHECKING:
-    from app.analytics.settings import AnalyticsSettings
     from app.config import Settings
 
 _PACKAGES = {
@@ -33,17 +32,15 @@ def load_extension(connection: duckdb.DuckDBPyConnection, name: str) -> None:
     connection.execute(f"LOAD {sql_literal(str(path))}")
 
 
-def configure_s3(
-    connection: duckdb.DuckDBPyConnection, settings: Settings, analytics: AnalyticsSettings
-) -> None:
+def configure_s3(connection: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """httpfs, and a secret for the replica bucket from the settings and AWS variables."""
     load_extension(connection, "httpfs")
-    options = {"TYPE": "s3", "REGION": sql_literal(analytics.aws_region)}
-    if analytics.aws_access_key_id and analytics.aws_secret_access_key:
-        options["KEY_ID"] = sql_literal(analytics.aws_access_key_id)
-        options["SECRET"] = sql_literal(analytics.aws_secret_access_key)
-    if analytics.aws_session_token:
-        options["SESSION_TOKEN"] = sql_literal(analytics.aws_session_token)
+    options = {"TYPE": "s3", "REGION": sql_literal(settings.aws_region)}
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        options["KEY_ID"] = sql_literal(settings.aws_access_key_id)
+        options["SECRET"] = sql_literal(settings.aws_secret_access_key)
+    if settings.aws_session_token:
+        options["SESSION_TOKEN"] = sql_literal(settings.aws_session_token)
     if settings.s3_endpoint_url:
         endpoint = urlsplit(settings.s3_endpoint_url)
         options["ENDPOINT"] = sql_literal(endpoint.netloc)

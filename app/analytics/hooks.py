@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -10,33 +10,22 @@ from sqlalchemy.exc import IntegrityError
 
 from app.analytics import catalog
 from app.analytics import service as analytics_service
-from app.analytics.compiler import Relation
 from app.analytics.datasets import parse_dataset
-from app.analytics.engine import embedded_cursor
 from app.analytics.errors import DatasetNotFound
-from app.analytics.replica import delete_replica, export_and_measure, new_replica_uri
-from app.analytics.settings import get_analytics_settings
-from app.analytics.stats import measure
+from app.analytics.read_paths import read_path
+from app.analytics.replica import discard_replica
 from app.db import session_scope
-from app.etl.warehouse.duckdb import duckdb_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from app.analytics.datasets import DatasetSpec
-    from app.analytics.members import Member, Stats
-    from app.analytics.settings import AnalyticsSettings
+    from app.analytics.read_paths import Measured
     from app.config import Settings
+    from app.models.dataset import Dataset
 
 logger = logging.getLogger(__name__)
 RECORD_ATTEMPTS = 3
-
-
-def _measure_embedded(
-    settings: Settings, table: str, spec: DatasetSpec
-) -> tuple[list[Member], Stats]:
-    with embedded_cursor(duckdb_path(settings.warehouse_target)) as cursor:
-        return measure(cursor, Relation(table=(table,)), spec)
 
 
 async def after_successful_load(
@@ -56,46 +45,44 @@ async def after_successful_load(
     definition = await _definition(settings, spec, table)
     if definition is None:
         return
-    analytics = get_analytics_settings()
-    uri: str | None = None
-    if settings.warehouse_target.startswith("duckdb:"):
-        members, stats = await asyncio.to_thread(_measure_embedded, settings, table, definition)
-    else:
-        uri = new_replica_uri(settings, table)
-        try:
-            members, stats = await asyncio.to_thread(
-                export_and_measure, settings, analytics, table, definition, uri
-            )
-        except BaseException:
-            await _discard(settings, analytics, uri)
-            raise
-    for attempt in range(1, RECORD_ATTEMPTS + 1):
-        try:
-            async with session_scope(settings) as session:
-                row, obsolete = await catalog.record_load(
-                    session=session,
-                    table=table,
-                    pipeline_id=pipeline_id,
-                    spec=definition,
-                    members=members,
-                    stats=stats,
-                    replica_uri=uri,
-                )
-            break
-        except IntegrityError:
-            # The first load of a dataset raced another: the row exists now, bump it.
-            if attempt == RECORD_ATTEMPTS:
-                raise
+    measured = await read_path(settings).measure_load(table, definition)
+    row, obsolete = await _record(settings, table, pipeline_id, definition, measured)
     await analytics_service.dataset_loaded(settings=settings, name=table, version=row.version)
     logger.info(
         "dataset %s is at version %s after a load by pipeline %s",
         table,
         row.version,
         pipeline_name,
-        extra={"pipeline_id": pipeline_id, "rows": stats.row_count},
+        extra={"pipeline_id": pipeline_id, "rows": measured.stats.row_count},
     )
     if obsolete:
-        await _discard(settings, analytics, obsolete)
+        await discard_replica(settings, obsolete)
+
+
+async def _record(
+    settings: Settings, table: str, pipeline_id: str, spec: DatasetSpec, measured: Measured
+) -> tuple[Dataset, str | None]:
+    """Record the load in the catalog: the row, and a replica no query reads any more."""
+    for _ in range(RECORD_ATTEMPTS - 1):
+        # The first load of a dataset may race another: the row exists then, bump it.
+        with contextlib.suppress(IntegrityError):
+            return await _record_once(settings, table, pipeline_id, spec, measured)
+    return await _record_once(settings, table, pipeline_id, spec, measured)
+
+
+async def _record_once(
+    settings: Settings, table: str, pipeline_id: str, spec: DatasetSpec, measured: Measured
+) -> tuple[Dataset, str | None]:
+    async with session_scope(settings) as session:
+        return await catalog.record_load(
+            session=session,
+            table=table,
+            pipeline_id=pipeline_id,
+            spec=spec,
+            members=measured.members,
+            stats=measured.stats,
+            replica_uri=measured.replica_uri,
+        )
 
 
 async def _definition(
@@ -112,11 +99,3 @@ async def _definition(
         except DatasetNotFound:
             return None
     return parse_dataset(existing.definition, None)
-
-
-async def _discard(settings: Settings, analytics: AnalyticsSettings, uri: str) -> None:
-    """Delete a replica file; a failure is logged, never raised over the real outcome."""
-    try:
-        await delete_replica(settings, analytics, uri)
-    except Exception:
-        logger.exception("could not delete the analytics replica %s", uri)

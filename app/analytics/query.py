@@ -11,11 +11,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from app.analytics.errors import QueryInvalid
-from app.analytics.settings import DEFAULT_LIMIT, MAX_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+DEFAULT_LIMIT = 10_000
+MAX_LIMIT = 50_000
 MAX_OFFSET = 1_000_000
 MAX_FILTER_DEPTH = 5
 MAX_CONDITIONS = 100

@@ -13,7 +13,6 @@ from app.analytics import catalog
 from app.analytics.cache import CacheKey, ResultCache
 from app.analytics.compiler import compile_query
 from app.analytics.cost import guard_groups
-from app.analytics.engine import open_engine
 from app.analytics.freshness import (
     LISTEN_WAIT_SECONDS,
     KnownVersions,
@@ -21,8 +20,8 @@ from app.analytics.freshness import (
     announce_load,
 )
 from app.analytics.query import check_query, fingerprint
+from app.analytics.read_paths import read_path
 from app.analytics.results import estimate_bytes
-from app.analytics.settings import get_analytics_settings
 from app.db import session_scope
 from app.errors import WarehouseUnavailable
 
@@ -32,11 +31,31 @@ if TYPE_CHECKING:
     from app.analytics.members import DatasetInfo
     from app.analytics.query import Query
     from app.analytics.scope import Scope
-    from app.analytics.settings import AnalyticsSettings
     from app.config import Settings
 
 
 MAX_KNOWN_DATASETS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The analytics settings a service runs with."""
+
+    max_groups: int
+    timeout_seconds: float
+    cache_bytes: int
+    version_trust_seconds: float
+    max_concurrency: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            max_groups=settings.analytics_max_groups,
+            timeout_seconds=settings.analytics_timeout_seconds,
+            cache_bytes=settings.analytics_cache_bytes,
+            version_trust_seconds=settings.analytics_version_trust_seconds,
+            max_concurrency=settings.analytics_max_concurrency,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +75,7 @@ class AnalyticsService:
     """One per process and warehouse: the DuckDB engine, the result cache, the limits,
     and the dataset versions it may trust without asking (see `freshness`)."""
 
-    def __init__(self, engine: QueryEngine, limits: AnalyticsSettings) -> None:
+    def __init__(self, engine: QueryEngine, limits: Limits) -> None:
         self.engine = engine
         self.limits = limits
         self.cache: ResultCache[AnalyticsResult] = ResultCache(limits.cache_bytes)
@@ -143,36 +162,45 @@ def _since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-_services: dict[tuple[str, ...], AnalyticsService] = {}
+_services: dict[tuple[object, ...], AnalyticsService] = {}
 _services_lock = threading.Lock()
 
 
 async def get_service(settings: Settings) -> AnalyticsService:
     """The process's service for these settings; the first call opens its engine."""
-    limits = get_analytics_settings()
-    key = (
-        settings.warehouse_target,
-        settings.s3_bucket or "",
-        # The versions it trusts are those of one metadata database, heard on one bus.
-        settings.metadata_url,
-        settings.redis_url or "",
-        limits.model_dump_json(),
-    )
+    key = _service_key(settings)
     service = _services.get(key)
     if service is not None:
         return service
-    service = await asyncio.to_thread(_create_service, key, settings, limits)
+    service = await asyncio.to_thread(_create_service, key, settings)
     await service.listener.start(settings, wait=LISTEN_WAIT_SECONDS)
     return service
 
 
-def _create_service(
-    key: tuple[str, ...], settings: Settings, limits: AnalyticsSettings
-) -> AnalyticsService:
+def _service_key(settings: Settings) -> tuple[object, ...]:
+    """What makes two settings need two services (two engines, caches, listeners)."""
+    return (
+        settings.warehouse_target,
+        # The replica's bucket, and what the engine reads it with.
+        settings.s3_bucket,
+        settings.s3_endpoint_url,
+        settings.aws_access_key_id,
+        settings.aws_secret_access_key,
+        settings.aws_session_token,
+        settings.aws_region,
+        # The versions it trusts are those of one metadata database, heard on one bus.
+        settings.metadata_url,
+        settings.redis_url,
+        Limits.of(settings),
+    )
+
+
+def _create_service(key: tuple[object, ...], settings: Settings) -> AnalyticsService:
     with _services_lock:
         service = _services.get(key)
         if service is None:
-            service = _services[key] = AnalyticsService(open_engine(settings, limits), limits)
+            engine = read_path(settings).open_engine()
+            service = _services[key] = AnalyticsService(engine, Limits.of(settings))
         return service
 
 

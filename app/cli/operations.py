@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from app.cli.app import Cli
     from app.client import DataFlowClient
     from app.client.types import Backfill, PipelineReport
+    from app.config import Settings
 
 STEPS = ("hour", "day", "week", "month")
 POLL_SECONDS = 1.0
@@ -65,9 +66,8 @@ def backfill(
     if step.lower() not in STEPS:
         raise typer.BadParameter(f"{step!r} is not one of {', '.join(STEPS)}", param_hint="--step")
     api = client(ctx)
-    pipeline_id = api.pipeline_by_name(pipeline)["id"]
     started = api.backfill(
-        pipeline_id,
+        api.pipeline_by_name(pipeline)["id"],
         parse_moment(start, "--from"),
         parse_moment(end, "--to"),
         step.upper(),
@@ -79,8 +79,13 @@ def backfill(
         print_json(final)
     else:
         out.print(final["id"], highlight=False)
+    if wait:
+        _exit_unless_all_succeeded(final, pipeline)
+
+
+def _exit_unless_all_succeeded(final: Backfill, pipeline: str) -> None:
     progress = final["progress"]
-    if wait and progress["succeeded"] != progress["total"]:
+    if progress["succeeded"] != progress["total"]:
         err.print(
             f"[red]{progress['failed']} failed, {progress['cancelled']} cancelled[/] "
             f"of {progress['total']}: dataflow runs list --pipeline {pipeline} --status failed"
@@ -121,11 +126,6 @@ def cleanup(
     """
     from app.cli.database import database_errors, require_migrated
     from app.cli.processes import settings_or_exit
-    from app.db import session_scope
-    from app.errors import DataFlowError
-    from app.etl.warehouse import open_warehouse
-    from app.models.base import utcnow
-    from app.services import retention
 
     settings = settings_or_exit()
     try:
@@ -134,31 +134,43 @@ def cleanup(
         err.print(f"[red]--older-than:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from None
     require_migrated(settings)
-
-    async def main() -> tuple[retention.Removed, int]:
-        async with session_scope(settings) as session:
-            run_ids = await retention.finished_before(session=session, cutoff=utcnow() - age)
-        if not run_ids:
-            return retention.Removed(runs=0, events=0, run_ids=[]), 0
-        # The warehouse first (rejects and ledger rows; loaded rows stay), so that if it
-        # cannot be reached the runs stay listed and the next cleanup tries again.
-        warehouse = open_warehouse(settings.warehouse_target)
-        try:
-            forgotten = await warehouse.forget_runs(run_ids)
-        except DataFlowError as error:
-            # E.g. the embedded warehouse is locked while `dataflow dev` runs.
-            err.print(f"[red]nothing removed:[/] {error.code}: {error.message}")
-            raise typer.Exit(EXIT_ERROR) from None
-        finally:
-            await warehouse.close()
-        async with session_scope(settings) as session:
-            removed = await retention.remove(session=session, run_ids=run_ids)
-        return removed, forgotten
-
     with database_errors(settings):
-        removed, forgotten = asyncio.run(main())
-    what = f"{removed.runs} runs, {removed.events} events and {forgotten} warehouse records"
+        runs, events, records = asyncio.run(_remove_finished_runs(settings, age))
+    what = f"{runs} runs, {events} events and {records} warehouse records"
     err.print(f"removed {what} older than {older_than}")
+
+
+async def _remove_finished_runs(settings: Settings, age: timedelta) -> tuple[int, int, int]:
+    """(runs, events, warehouse records) removed: the runs that ended before `age` ago."""
+    from app.db import session_scope
+    from app.models.base import utcnow
+    from app.services import retention
+
+    async with session_scope(settings) as session:
+        run_ids = await retention.finished_before(session=session, cutoff=utcnow() - age)
+    if not run_ids:
+        return 0, 0, 0
+    # The warehouse first (rejects and ledger rows; loaded rows stay), so that if it
+    # cannot be reached the runs stay listed and the next cleanup tries again.
+    forgotten = await _forget_in_warehouse(settings, run_ids)
+    async with session_scope(settings) as session:
+        removed = await retention.remove(session=session, run_ids=run_ids)
+    return removed.runs, removed.events, forgotten
+
+
+async def _forget_in_warehouse(settings: Settings, run_ids: list[str]) -> int:
+    from app.errors import DataFlowError
+    from app.etl.warehouse import open_warehouse
+
+    warehouse = open_warehouse(settings.warehouse_target)
+    try:
+        return await warehouse.forget_runs(run_ids)
+    except DataFlowError as error:
+        # E.g. the embedded warehouse is locked while `dataflow dev` runs.
+        err.print(f"[red]nothing removed:[/] {error.code}: {error.message}")
+        raise typer.Exit(EXIT_ERROR) from None
+    finally:
+        await warehouse.close()
 
 
 def report(

@@ -25,6 +25,8 @@ from app.pipeline_files import (
 
 if TYPE_CHECKING:
     from app.cli.app import Cli
+    from app.cli.apply import Outcome
+    from app.cli.plan import Plan
     from app.client.types import Pipeline
 
 pipelines_cli = typer.Typer(
@@ -46,11 +48,7 @@ def apply(
 
     Shows what changes (a diff); exits 1 naming the file and line of an invalid spec.
     """
-    paths = find_files(Path(name) for name in files)
-    if not paths:
-        err.print("[red]no pipeline files[/] (*.yaml, *.yml) in " + ", ".join(map(str, files)))
-        raise typer.Exit(EXIT_USAGE)
-    loaded, errors = _load_all(paths)
+    loaded, errors = _load_all(_pipeline_paths(files))
     api = client(ctx)
     plan = make_plan(loaded, api.sources(), api.pipelines())
     errors.extend(plan.errors)
@@ -59,6 +57,27 @@ def apply(
     if dry_run:
         errors.extend(validate_plan(api, plan))
         errors.sort(key=lambda error: (str(error.path), error.line))
+    _show_applied(plan, outcomes, errors, json=json)
+    if errors:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _pipeline_paths(files: list[str]) -> list[Path]:
+    paths = find_files(Path(name) for name in files)
+    if not paths:
+        err.print("[red]no pipeline files[/] (*.yaml, *.yml) in " + ", ".join(map(str, files)))
+        raise typer.Exit(EXIT_USAGE)
+    return paths
+
+
+def _show_applied(
+    plan: Plan,
+    outcomes: list[Outcome] | None,
+    errors: list[PipelineFileError],
+    *,
+    json: bool,
+) -> None:
+    """The plan and what came of it (None: a dry run), then every error."""
     if json:
         print_json(plan_document(plan, outcomes, errors))
     else:
@@ -68,8 +87,6 @@ def apply(
         else:
             out.print(applied_summary(outcomes), highlight=False)
     show_errors(errors)
-    if errors:
-        raise typer.Exit(EXIT_ERROR)
 
 
 def _load_all(paths: list[Path]) -> tuple[list[PipelineFile], list[PipelineFileError]]:

@@ -115,25 +115,34 @@ def _plan_source(plan: Plan, file: PipelineFile, existing: Source | None) -> Sou
 
 
 def _compare_source(plan: SourcePlan) -> None:
-    definition, existing, file = plan.definition, plan.existing, plan.file
-    if existing is None:
-        if definition.kind is None or definition.uri is None:
-            raise file.error(
-                ["source"],
-                "SOURCE_NOT_FOUND",
-                f"no source is named {definition.name!r}: give its kind and uri to create it",
-            )
-        plan.action = "create"
-        plan.fields = {
-            "name": definition.name,
-            "kind": definition.kind,
-            "uri": definition.uri,
-            "options": definition.options or {},
-        }
-        plan.changes = [f"{key}: {value}" for key, value in plan.fields.items() if key != "name"]
-        return
+    if plan.existing is None:
+        _plan_new_source(plan)
+    else:
+        _plan_source_update(plan, plan.existing)
+
+
+def _plan_new_source(plan: SourcePlan) -> None:
+    definition = plan.definition
+    if definition.kind is None or definition.uri is None:
+        raise plan.file.error(
+            ["source"],
+            "SOURCE_NOT_FOUND",
+            f"no source is named {definition.name!r}: give its kind and uri to create it",
+        )
+    plan.action = "create"
+    plan.fields = {
+        "name": definition.name,
+        "kind": definition.kind,
+        "uri": definition.uri,
+        "options": definition.options or {},
+    }
+    plan.changes = [f"{key}: {value}" for key, value in plan.fields.items() if key != "name"]
+
+
+def _plan_source_update(plan: SourcePlan, existing: Source) -> None:
+    definition = plan.definition
     if definition.kind is not None and definition.kind != existing["kind"]:
-        raise file.error(
+        raise plan.file.error(
             ["source", "kind"],
             "SOURCE_KIND_FIXED",
             f"source {definition.name!r} is {existing['kind']!r} on the server and the API "

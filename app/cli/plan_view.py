@@ -113,22 +113,6 @@ def plan_document(
 ) -> dict[str, Any]:
     """The plan (and what happened) as JSON for scripts."""
     applied = {id(outcome.plan): outcome for outcome in outcomes or []}
-    pipelines = []
-    for planned in plan.pipelines:
-        outcome = applied.get(id(planned))
-        pipelines.append(
-            {
-                "name": planned.name,
-                "file": str(planned.file.path),
-                "action": planned.action,
-                "newVersion": planned.new_version,
-                "sourceChange": planned.source_change,
-                "operations": {k: list(v) for k, v in planned.operations.items()},
-                "specDiff": planned.spec_diff,
-                "version": outcome.pipeline["version"] if outcome and outcome.pipeline else None,
-                "applied": outcome is not None and outcome.error is None,
-            }
-        )
     sources = [
         {"name": name, "action": source.action, "changes": source.changes}
         for name, source in plan.sources.items()
@@ -139,6 +123,20 @@ def plan_document(
     return {
         "dryRun": outcomes is None,
         "sources": sources,
-        "pipelines": pipelines,
+        "pipelines": [_pipeline_entry(p, applied.get(id(p))) for p in plan.pipelines],
         "errors": problems,
+    }
+
+
+def _pipeline_entry(planned: PipelinePlan, outcome: Outcome | None) -> dict[str, Any]:
+    return {
+        "name": planned.name,
+        "file": str(planned.file.path),
+        "action": planned.action,
+        "newVersion": planned.new_version,
+        "sourceChange": planned.source_change,
+        "operations": {k: list(v) for k, v in planned.operations.items()},
+        "specDiff": planned.spec_diff,
+        "version": outcome.pipeline["version"] if outcome and outcome.pipeline else None,
+        "applied": outcome is not None and outcome.error is None,
     }

@@ -40,8 +40,8 @@ def _require_migrated(settings: Settings) -> None:
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from app.cli.server import create_app
     from app.logs import configure_logging
-    from graph.asgi import create_app
 
     configure_logging(settings.log_level)
     # No permessage-deflate: it compresses each frame once per connection (its state is

@@ -34,7 +34,12 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A unique name, e.g. orders_csv.")],
-    kind: Annotated[str, typer.Option(help="csv, json, ndjson, parquet, http or sql.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="A source kind such as csv, parquet, http or sql; the server lists them all."
+        ),
+    ],
     uri: Annotated[str, typer.Option(help="Where to read: a path, glob, URL or DSN.")],
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="key=value; repeat for more.")

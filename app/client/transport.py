@@ -16,6 +16,8 @@ from app.client.errors import ConnectionFailed, from_graphql_error
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from websockets.sync.client import ClientConnection
+
 PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
@@ -56,25 +58,10 @@ class Transport:
     ) -> Iterator[dict[str, Any]]:
         """Each `next` payload's data, until the server completes the subscription."""
         ws_url = "ws" + self.endpoint.removeprefix("http")
-        init = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             with connect(ws_url, subprotocols=[PROTOCOL], open_timeout=self.timeout) as ws:
-                ws.send(json.dumps({"type": "connection_init", "payload": init}))
-                ack = json.loads(ws.recv(timeout=self.timeout))
-                if ack.get("type") != "connection_ack":
-                    raise ConnectionFailed("SUBSCRIPTION_REFUSED", f"no connection_ack: {ack}")
-                payload = {"query": document, "variables": dict(variables or {})}
-                ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-                while True:
-                    frame = json.loads(ws.recv())
-                    if frame.get("type") == "complete":
-                        return
-                    if frame.get("type") == "next":
-                        yield _next_data(frame["payload"])
-                    elif frame.get("type") == "error":
-                        raise from_graphql_error(_first(frame["payload"]))
-                    elif frame.get("type") == "ping":
-                        ws.send(json.dumps({"type": "pong"}))
+                self._start(ws, document, variables)
+                yield from _payloads(ws)
         except ConnectionClosedOK:
             raise SubscriptionDropped(
                 "SUBSCRIPTION_CLOSED", f"{ws_url} closed the subscription before it completed"
@@ -83,6 +70,33 @@ class Transport:
             raise SubscriptionDropped(
                 "CONNECTION_FAILED", f"subscription to {ws_url} failed: {error}"
             ) from None
+
+    def _start(
+        self, ws: ClientConnection, document: str, variables: Mapping[str, Any] | None
+    ) -> None:
+        """Authenticate in `connection_init`, then start the one subscription (id 1)."""
+        init = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        ack = json.loads(ws.recv(timeout=self.timeout))
+        if ack.get("type") != "connection_ack":
+            raise ConnectionFailed("SUBSCRIPTION_REFUSED", f"no connection_ack: {ack}")
+        payload = {"query": document, "variables": dict(variables or {})}
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+
+
+def _payloads(ws: ClientConnection) -> Iterator[dict[str, Any]]:
+    """Each `next` frame's data until `complete`; the server's pings are answered."""
+    while True:
+        frame = json.loads(ws.recv())
+        kind = frame.get("type")
+        if kind == "complete":
+            return
+        if kind == "next":
+            yield _next_data(frame["payload"])
+        elif kind == "error":
+            raise from_graphql_error(_first(frame["payload"]))
+        elif kind == "ping":
+            ws.send(json.dumps({"type": "pong"}))
 
 
 def _data(response: httpx.Response, endpoint: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import polars as pl
 from app.errors import TransformFailed
 from app.etl.casting import cast_to
 from app.etl.contract_types import type_name
-from app.etl.sources.csv_rows import nul_byte_reasons
+from app.etl.sources.files.csv_rows import nul_byte_reasons
 from app.etl.sources.reader import LOCATION_COLUMNS, REASON_COLUMN, ROW_COLUMN, SOURCE_COLUMN
 from app.etl.step_base import first_line
 

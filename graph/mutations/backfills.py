@@ -83,7 +83,7 @@ class BackfillMutations:
                 )
             for run in created.runs:
                 await publish_changes(context.settings, run, [])
-                await enqueue(run.id)
+                await enqueue(context, run.id)
         except DataFlowError as error:
             return CreateBackfillPayload(errors=[UserError.from_error(error)])
         return CreateBackfillPayload(backfill=Backfill.from_model(created.backfill))

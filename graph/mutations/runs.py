@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from actors.runs import enqueue_run
 from app.db import session_scope
 from app.errors import DataFlowError, Transient
 from app.events import publish_changes
@@ -31,11 +30,11 @@ class RunPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-async def enqueue(run_id: str) -> None:
+async def enqueue(context: Context, run_id: str) -> None:
     """Hand the run to a worker; called only after its row is committed. If the broker
     is away the run stays QUEUED, and the reaper sends it once the broker is back."""
     try:
-        await enqueue_run(run_id)
+        await context.enqueue(run_id, 0.0)
     except Exception as error:
         logger.exception("could not enqueue run %s", run_id)
         raise BrokerUnavailable(
@@ -80,7 +79,7 @@ class RunMutations:
                 )
             if triggered.created:
                 await publish_changes(context.settings, triggered.run, triggered.events)
-                await enqueue(triggered.run.id)
+                await enqueue(context, triggered.run.id)
         except DataFlowError as error:
             return TriggerRunPayload(errors=[UserError.from_error(error)])
         return TriggerRunPayload(run=Run.from_model(triggered.run))
@@ -112,7 +111,7 @@ class RunMutations:
             async with session_scope(settings) as session:
                 changed = await run_service.retry(session=session, run_id=run_id)
             await publish_changes(settings, changed.run, changed.events)
-            await enqueue(changed.run.id)
+            await enqueue(info.context, changed.run.id)
         except DataFlowError as error:
             return RetryRunPayload(errors=[UserError.from_error(error)])
         return RetryRunPayload(run=Run.from_model(changed.run))

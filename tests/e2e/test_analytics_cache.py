@@ -55,11 +55,11 @@ BY_COUNTRY = {
 
 
 @pytest.fixture
-async def server(
-    embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[str]:
-    monkeypatch.setenv("ANALYTICS_VERSION_TRUST_SECONDS", TRUST)
-    async with live_analytics_server(embedded_settings) as url:
+async def server(embedded_settings: Settings) -> AsyncIterator[str]:
+    trusting = embedded_settings.model_copy(
+        update={"analytics_version_trust_seconds": float(TRUST)}
+    )
+    async with live_analytics_server(trusting) as url:
         yield url
 
 
@@ -143,7 +143,7 @@ def other_process(
     """The API in a process of its own, as production runs it, hearing loads over Redis."""
     port = free_port()
     env = {**worker_environment(service_settings), "ANALYTICS_VERSION_TRUST_SECONDS": TRUST}
-    command = [sys.executable, "-m", "uvicorn", "graph.asgi:create_app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "app.cli.server:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     log = tmp_path / "api.log"
     with log.open("wb") as output:

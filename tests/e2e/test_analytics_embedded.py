@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
-from app.analytics.settings import get_analytics_settings
 from app.models.user import Role
 from tests import factories
 from tests.e2e import flows
@@ -130,7 +129,7 @@ async def test_a_dashboard_charts_a_dataset_and_sees_each_load(
 
 
 async def test_errors_reach_the_client_with_their_codes(
-    server: str, embedded_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: str, embedded_settings: Settings, tmp_path: Path
 ) -> None:
     pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
     await load_orders(embedded_settings, pipeline_id, orders(2_000), "replace")
@@ -187,14 +186,21 @@ async def test_errors_reach_the_client_with_their_codes(
         assert error["extensions"]["code"] == code, body
         assert error["extensions"].get("inputPath", []) == path
 
-    monkeypatch.setenv("ANALYTICS_MAX_GROUPS", "100")
-    get_analytics_settings.cache_clear()
+
+async def test_too_many_groups_reach_the_client_as_too_expensive(
+    embedded_settings: Settings, tmp_path: Path
+) -> None:
+    pipeline_id = await make_pipeline_id(embedded_settings, tmp_path)
+    await load_orders(embedded_settings, pipeline_id, orders(2_000), "replace")
+    _, token = await factories.make_user(embedded_settings, Role.VIEWER)
     hourly = {
         "dataset": "orders",
         "measures": ["orders"],
         "timeDimension": {"member": "order_ts", "granularity": "HOUR"},
     }
-    body = await client.post(ANALYTICS, {"query": hourly})
+    guarded = embedded_settings.model_copy(update={"analytics_max_groups": 100})
+    async with live_analytics_server(guarded) as url:
+        body = await GraphQLClient(url, token).post(ANALYTICS, {"query": hourly})
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"
     assert "groups" in body["errors"][0]["message"]
 

@@ -12,9 +12,8 @@ import asyncpg
 import polars as pl
 import pytest
 
-from app.analytics.engine import embedded_cursor
 from app.db import session_scope
-from app.etl.warehouse.duckdb import duckdb_path
+from app.etl.warehouse.duckdb import duckdb_path, in_place_access
 from app.models.user import Role
 from app.services.users import get as get_user
 from tests import factories
@@ -286,7 +285,7 @@ async def test_a_duckdb_preview_reads_only_limit_rows_from_the_warehouse(
 ) -> None:
     """A view whose rows past the 500,000th fail to compute: a preview that read the
     whole of it (as before) fails; one whose LIMIT runs in DuckDB never reaches them."""
-    with embedded_cursor(duckdb_path(embedded_settings.warehouse_target)) as cursor:
+    with in_place_access(duckdb_path(embedded_settings.warehouse_target)).cursor() as cursor:
         cursor.execute(
             "CREATE VIEW trap AS SELECT i AS id, CASE WHEN i < 500000 THEN 'x' "
             "ELSE error('read past the limit') END AS v FROM range(1000000) t(i)"

@@ -218,7 +218,7 @@ async def test_a_role_too_small_for_a_running_operation_closes_with_4403(
 def other_replica(service_settings: Settings, tmp_path: Path) -> Iterator[str]:
     """The API in a process of its own, as a second replica runs it."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "graph.asgi:create_app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "app.cli.server:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     log = tmp_path / "replica.log"
     with log.open("wb") as output:

@@ -15,10 +15,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from app.analytics import service
-from app.analytics.compiler import Relation, compile_query
+from app.analytics.compiler import POSTGRES_SQL, Relation, compile_query
 from app.analytics.hooks import after_successful_load
 from app.analytics.query import Condition, Granularity, Operator, OrderBy, Query, TimeDimension
-from app.analytics.settings import get_analytics_settings
 from tests import factories
 from tests.unit.analytics.helpers import load, make_pipeline_id, orders, spec_with_dataset
 
@@ -33,10 +32,8 @@ BUCKET = "analytics-replica"
 
 @pytest.fixture(autouse=True)
 async def _fresh_analytics() -> AsyncIterator[None]:
-    get_analytics_settings.cache_clear()
     yield
     await service.close_services()
-    get_analytics_settings.cache_clear()
 
 
 def weekly_query(table: str) -> Query:
@@ -166,12 +163,17 @@ def s3_settings(
         "AWS_CONFIG_FILE": str(tmp_path / "none"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
     }.items():
-        monkeypatch.setenv(name, value)
-    get_analytics_settings.cache_clear()
+        monkeypatch.setenv(name, value)  # for boto3 here
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket=BUCKET)
     settings = service_settings.model_copy(
-        update={"s3_bucket": BUCKET, "s3_endpoint_url": s3_endpoint}
+        update={
+            "s3_bucket": BUCKET,
+            "s3_endpoint_url": s3_endpoint,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "aws_region": "us-east-1",
+        }
     )
     yield settings, client
     for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
@@ -236,7 +238,7 @@ async def test_postgres_answers_the_same_aggregates_as_duckdb(
         for query in queries:
             duck = await service.run_query(settings=service_settings, query=query, scope=())
             compiled = compile_query(
-                query, dataset, relation=Relation(table=("warehouse", table)), dialect="postgres"
+                query, dataset, relation=Relation(table=("warehouse", table)), target=POSTGRES_SQL
             )
             rows = await connection.fetch(compiled.sql, *compiled.params)
             in_pg = [

@@ -13,8 +13,8 @@ from polars.testing import assert_frame_equal
 from app.errors import SourceMalformed, WarehouseUnavailable
 from app.etl.engine import RunContext, run_pipeline
 from app.etl.sample import write_orders_csv
-from app.etl.sources import csv as csv_module
 from app.etl.sources import parse_source
+from app.etl.sources.files import csv as csv_module
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 from app.etl.warehouse import open_warehouse

@@ -39,7 +39,9 @@ def api() -> Iterator[Api]:
 def http(uri: str, tmp_path: Path, **options: Any) -> HttpSource:
     """An http source under a policy that allows this machine (the test server is on it)."""
     policy = SourcePolicy((tmp_path,), allow_private_networks=True)
-    return parse_source("http", uri, options, policy)
+    config = parse_source("http", uri, options, policy)
+    assert isinstance(config, HttpSource)
+    return config
 
 
 def ids(frame: Any) -> list[int]:

@@ -18,6 +18,7 @@ from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.preview import preview_source
 from app.etl.sources.reader import REASON_COLUMN
 from tests.unit.etl.sources.readers import data_only, read_all, read_batches
+from tests.unit.etl.sources.workbooks import workbook_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,6 +113,23 @@ async def test_parquet_objects_are_read_with_their_types(
     assert schema == pl.Schema({"n": pl.Int64})
     assert [batch.height for batch in batches] == [4, 4, 2]
     assert pl.concat(batches)["n"].to_list() == list(range(10))
+
+
+async def test_xlsx_workbooks_are_read_from_a_key_glob(
+    bucket: Any, s3_endpoint: str, tmp_path: Path
+) -> None:
+    for part in range(2):
+        rows = [[n] for n in range(part * 5, part * 5 + 5)]
+        put(bucket, f"sheets/part-{part}.xlsx", workbook_bytes({"Data": [["n"], *rows]}))
+    config = s3("xlsx", "sheets/*.xlsx", s3_endpoint, tmp_path, sheet="Data")
+    schema, batches = await read_batches(config, batch_rows=4)
+    assert schema == pl.Schema({"n": pl.Int64})
+    frame = pl.concat(batches)
+    assert frame["n"].to_list() == list(range(10))
+    assert frame[SOURCE_COLUMN].unique(maintain_order=True).to_list() == [
+        "sheets/part-0.xlsx",
+        "sheets/part-1.xlsx",
+    ]
 
 
 async def test_a_large_object_streams_in_batches(

@@ -64,7 +64,9 @@ async def orders(pg_url: str) -> AsyncIterator[str]:
 
 def sql(pg_url: str, tmp_path: Path, query: str, **options: Any) -> SqlSource:
     policy = SourcePolicy((tmp_path,), allow_private_networks=True)  # the test server is local
-    return parse_source("sql", pg_url, {"query": query, **options}, policy)
+    config = parse_source("sql", pg_url, {"query": query, **options}, policy)
+    assert isinstance(config, SqlSource)
+    return config
 
 
 async def test_a_table_streams_in_batches_through_a_cursor(

@@ -9,7 +9,7 @@ import redis
 from sqlalchemy.exc import OperationalError
 
 from app.errors import SourceMalformed, WarehouseError, WarehouseUnavailable
-from app.etl.sources.sql_reader import sql_error
+from app.etl.sources.sql.reader import sql_error
 from app.faults import error_code, error_message, is_lost_connection, is_transient
 
 

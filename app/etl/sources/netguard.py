@@ -11,14 +11,12 @@ import asyncio
 import ipaddress
 import socket
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from app.errors import SourceInvalid
 from app.etl.sources.errors import SourceAddressRefused
-from app.etl.sources.secrets import is_sensitive
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,43 +49,6 @@ def literal_address(host: str) -> IPAddress | None:
         return None
 
 
-def check_http_uri(uri: str, *, allow_private: bool) -> None:
-    """Parse-time checks: http(s), a host, no credentials in the URL, no internal literal."""
-    parts = urlsplit(uri)
-    if parts.scheme not in {"http", "https"}:
-        raise SourceInvalid(f"{uri!r}: only http:// and https:// URLs can be read", path=["uri"])
-    _check_host(parts.hostname, uri, allow_private=allow_private)
-    if parts.password is not None:
-        raise SourceInvalid(
-            "the URL holds a password; reference it from the environment in a header "
-            'instead: {"Authorization": {"secret": "DATAFLOW_SECRET_..."}}',
-            path=["uri"],
-        )
-    names = [item.split("=", 1)[0] for item in parts.query.split("&") if item]
-    if any(is_sensitive(name) for name in names):
-        raise SourceInvalid(
-            "the URL's query holds a credential; put it in options.params as "
-            '{"secret": "DATAFLOW_SECRET_..."} instead',
-            path=["uri"],
-        )
-
-
-def check_sql_uri(uri: str, *, allow_private: bool) -> None:
-    parts = urlsplit(uri)
-    if parts.scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
-        raise SourceInvalid(
-            f"{parts.scheme or 'no scheme'}: an sql source's uri is a postgresql:// DSN",
-            path=["uri"],
-        )
-    if parts.password is not None:
-        raise SourceInvalid(
-            "the DSN holds a password; reference it instead with options.password = "
-            '{"secret": "DATAFLOW_SECRET_..."}',
-            path=["uri"],
-        )
-    _check_host(parts.hostname, uri, allow_private=allow_private)
-
-
 def check_uri_characters(uri: str) -> None:
     """No control characters (NUL, newlines, ...): no path or URL holds one, and the
     libraries below fail on them in their own ways (ValueError, httpx.InvalidURL)."""
@@ -113,7 +74,7 @@ def numeric_host_address(host: str) -> IPAddress | None:
     return ipaddress.IPv4Address(packed)
 
 
-def _check_host(host: str | None, uri: str, *, allow_private: bool) -> None:
+def check_host(host: str | None, uri: str, *, allow_private: bool) -> None:
     if not host:
         raise SourceInvalid(f"{uri!r} names no host", path=["uri"])
     bad = next((ch for ch in host if not (ch.isalnum() or ch in ".-_:%")), None)

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     import polars as pl
 
-    from app.etl.sources import SourceConfig
+    from app.etl.sources.config import SourceConfig
 
 SOURCE_COLUMN = "_dataflow_source"
 ROW_COLUMN = "_dataflow_row"
@@ -95,14 +95,7 @@ class SourceReader(Protocol):
 
 def open_reader(config: SourceConfig, context: ReadContext) -> SourceReader:
     """A reader for `config`; nothing is opened or fetched until it is first used."""
-    # Imported here: the readers import this module for the column names.
-    from app.etl.sources.config import HttpSource, SqlSource
-    from app.etl.sources.file_reader import FileReader
-    from app.etl.sources.http_reader import HttpReader
-    from app.etl.sources.sql_reader import SqlReader
+    # Imported here: the readers the registry holds import this module for the columns.
+    from app.etl.sources.kinds import SOURCE_KINDS
 
-    if isinstance(config, HttpSource):
-        return HttpReader(config, context)
-    if isinstance(config, SqlSource):
-        return SqlReader(config, context)
-    return FileReader(config, context)
+    return SOURCE_KINDS.get(config.kind).open(config, context)

@@ -14,7 +14,7 @@ import polars as pl
 from app.errors import SourceMalformed
 from app.etl.sources.errors import SourceSchemaMismatch
 from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN
-from app.etl.sources.temporal import is_temporal, parse_temporal
+from app.etl.sources.temporal import infer_temporal_types, is_temporal, parse_temporal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -114,3 +114,18 @@ def _cast(frame: pl.DataFrame, name: str, dtype: pl.DataType, row_label: str) ->
             details={row_label: row, "column": name},
         )
     return cast
+
+
+def sample_schema(records: pl.DataFrame, infer_types: bool) -> pl.Schema:
+    """The sample's schema: dates recognised in text, a column with no value `Null`."""
+    records = records.drop(LOCATION_COLUMNS, strict=False)
+    schema = infer_temporal_types(records) if infer_types else records.schema
+    for name in records.columns:
+        if records[name].null_count() == records.height:
+            schema[name] = pl.Null()
+    return schema
+
+
+def final_schema(schema: pl.Schema) -> pl.Schema:
+    """`schema` with columns no value typed (`Null`) read as String."""
+    return pl.Schema({name: pl.String() if d == pl.Null else d for name, d in schema.items()})

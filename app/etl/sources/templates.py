@@ -30,10 +30,6 @@ def placeholders(text: str) -> list[str]:
     return names
 
 
-def has_placeholders(text: str) -> bool:
-    return bool(PLACEHOLDER.search(text))
-
-
 def param_text(name: str, params: Mapping[str, Any]) -> str:
     """The run param `name` as text, checked to be a plain value (no '/', '..', '*')."""
     if name not in params:

@@ -3,7 +3,7 @@ replace_partition, in SQL.
 
 Every statement here runs inside the load's final transaction. Identifiers have passed
 the table whitelist or the column-name check and are quoted; the injection lint is
-silenced on those lines only.
+silenced on those lines only. Where backends differ, the `Database` says how.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import polars as pl
 from app.errors import WarehouseError
 from app.etl.names import quote_ident
 from app.etl.warehouse.evolve import SchemaPlan, plan_schema
-from app.etl.warehouse.naming import index_name
+from app.etl.warehouse.merge import Merge
+from app.etl.warehouse.sql import column_list
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,20 +28,16 @@ SEQUENCE_COLUMN = "_dataflow_seq"
 """Merge staging only: batch number and position, so the last of equal keys wins."""
 
 
-def column_list(columns: Sequence[str]) -> str:
-    return ", ".join(quote_ident(name) for name in columns)
-
-
 def alter_statements(db: Database, table_sql: str, plan: SchemaPlan) -> list[str]:
     """ADD COLUMN and widening ALTER TYPE statements for `plan` (idempotent)."""
     statements = [
         f"ALTER TABLE {table_sql} ADD COLUMN IF NOT EXISTS {quote_ident(name)} {db.sql_type(dtype)}"
         for name, dtype in plan.add.items()
     ]
-    for name, dtype in plan.widen.items():
-        column, sql_type = quote_ident(name), db.sql_type(dtype)
-        using = f" USING {column}::{sql_type}" if db.dialect == "postgres" else ""
-        statements.append(f"ALTER TABLE {table_sql} ALTER COLUMN {column} TYPE {sql_type}{using}")
+    statements += [
+        db.widen_column_sql(table_sql, name, db.sql_type(dtype))
+        for name, dtype in plan.widen.items()
+    ]
     return statements
 
 
@@ -57,12 +54,7 @@ async def apply_staging(
     existing = await db.table_schema(table)
     staged = await db.table_schema(staging)
     if mode == "replace_partition":
-        # The run owns its window: what was there goes, in the same transaction as the
-        # insert below, so readers see the old partition or the new one.
-        if options.partition is None:
-            raise WarehouseError(f"a replace_partition load into {table} needs its partition")
-        if existing is not None:
-            await _delete_window(db, target, options.partition)
+        await _clear_partition(db, table, existing, options)
     if staged is None:
         # Nothing was staged: a replace with nothing empties the table, keeping it.
         if mode == "replace" and existing is not None:
@@ -72,13 +64,35 @@ async def apply_staging(
         await db.execute(f"DROP TABLE IF EXISTS {target}")
         await db.execute(f"ALTER TABLE {source} RENAME TO {quote_ident(table)}")
         return
+    await _copy_staged_rows(db, table, staging, mode, options, existing, staged)
+    await db.execute(f"DROP TABLE {source}")
+
+
+async def _clear_partition(
+    db: Database, table: str, existing: pl.Schema | None, options: LoadOptions
+) -> None:
+    """The run owns its window: what was there goes, in the same transaction as the
+    insert that follows, so readers see the old partition or the new one."""
+    if options.partition is None:
+        raise WarehouseError(f"a replace_partition load into {table} needs its partition")
+    if existing is not None:
+        await _delete_window(db, db.qualify(table), options.partition)
+
+
+async def _copy_staged_rows(
+    db: Database,
+    table: str,
+    staging: str,
+    mode: Mode,
+    options: LoadOptions,
+    existing: pl.Schema | None,
+    staged: pl.Schema,
+) -> None:
+    """Fit the table to the staged columns, then insert (or merge) the staged rows."""
+    target, source = db.qualify(table), db.qualify(staging)
     data = pl_schema_without(staged, SEQUENCE_COLUMN)
     plan = plan_schema(
-        table,
-        existing,
-        data,
-        new_columns=options.new_columns,
-        declared=options.declared,
+        table, existing, data, new_columns=options.new_columns, declared=options.declared
     )
     if existing is None:
         await db.execute(
@@ -88,14 +102,13 @@ async def apply_staging(
         for statement in alter_statements(db, target, plan):
             await db.execute(statement)
     columns = [name for name in data if name not in plan.drop]
-    if mode in ("append", "replace_partition"):
-        await db.execute(
-            f"INSERT INTO {target} ({column_list(columns)}) "  # noqa: S608
-            f"SELECT {_select_list(columns, plan, db)} FROM {source}"
-        )
-    else:
+    if mode == "merge":
         await _merge(db, table, source, columns, plan, options)
-    await db.execute(f"DROP TABLE {source}")
+        return
+    await db.execute(
+        f"INSERT INTO {target} ({column_list(columns)}) "  # noqa: S608
+        f"SELECT {_select_list(columns, plan, db)} FROM {source}"
+    )
 
 
 async def _delete_window(db: Database, target: str, window: PartitionWindow) -> None:
@@ -134,42 +147,15 @@ async def _merge(
     plan: SchemaPlan,
     options: LoadOptions,
 ) -> None:
-    keys = list(options.keys)
-    target = db.qualify(table)
-    others = [name for name in columns if name not in keys]
-    select = _select_list(columns, plan, db)
-    if db.dialect == "postgres":
-        await db.execute(
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(index_name(table, keys))} "
-            f"ON {target} ({column_list(keys)})"
-        )
-        update = (
-            "DO UPDATE SET "
-            + ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in others)
-            if others
-            else "DO NOTHING"
-        )
-        await db.execute(
-            f"INSERT INTO {target} ({column_list(columns)}) "  # noqa: S608
-            f"SELECT DISTINCT ON ({column_list(keys)}) {select} FROM {source} "
-            f"ORDER BY {column_list(keys)}, {_latest_first(options)} "
-            f"ON CONFLICT ({column_list(keys)}) {update}"
-        )
-        return
-    latest = (
-        f"SELECT {select} FROM {source} QUALIFY row_number() OVER "  # noqa: S608
-        f"(PARTITION BY {column_list(keys)} ORDER BY {_latest_first(options)}) = 1"
+    """Each key's latest staged row inserted or updating its row, the backend's way."""
+    merge = Merge(
+        table=table,
+        target_sql=db.qualify(table),
+        staging_sql=source,
+        keys=tuple(options.keys),
+        columns=tuple(columns),
+        select_sql=_select_list(columns, plan, db),
+        latest_first_sql=_latest_first(options),
     )
-    match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in keys)
-    update = (
-        "WHEN MATCHED THEN UPDATE SET "
-        + ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in others)
-        + " "
-        if others
-        else ""
-    )
-    values = ", ".join(f"s.{quote_ident(c)}" for c in columns)
-    await db.execute(
-        f"MERGE INTO {target} AS t USING ({latest}) AS s ON ({match}) {update}"  # noqa: S608
-        f"WHEN NOT MATCHED THEN INSERT ({column_list(columns)}) VALUES ({values})"
-    )
+    for statement in db.merge_statements(merge):
+        await db.execute(statement)

@@ -1,15 +1,21 @@
-"""The few operations a staged load needs from a backend, so the load is written once."""
+"""The few operations a staged load needs from a backend, so the load is written once.
+
+Where backends differ in SQL (types, casts, JSON, locks, the merge), the difference is a
+method or flag here, answered by the backend's own `Database`: shared code never asks
+which backend it is talking to (dlt's destination capabilities, the same idea).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
     import polars as pl
 
-Dialect = Literal["postgres", "duckdb"]
+    from app.etl.warehouse.merge import Merge
 
 
 class Database(Protocol):
@@ -20,7 +26,40 @@ class Database(Protocol):
     """
 
     @property
-    def dialect(self) -> Dialect: ...
+    def unlogged_staging(self) -> bool:
+        """Whether staging the apply only copies from may skip the write-ahead log."""
+        ...
+
+    @property
+    def raw_rows_type(self) -> str:
+        """The SQL type the rejects table keeps a rejected row's raw values in."""
+        ...
+
+    def raw_as_text(self, column: str) -> str:
+        """`column` (raw values) read back as the JSON text it was written as."""
+        ...
+
+    def raw_field_text(self, column: str, field: str, bind: Callable[[Any], str]) -> str:
+        """The text of `field` of the JSON in `column` (NULL without it); `bind` adds a
+        parameter and returns its placeholder."""
+        ...
+
+    def widen_column_sql(self, table_sql: str, column: str, sql_type: str) -> str:
+        """ALTER TABLE that makes `column` (unquoted) `sql_type`, converting its values."""
+        ...
+
+    def lookup_index_sql(self, table_sql: str, index: str, columns: list[str]) -> str | None:
+        """CREATE INDEX for lookups by `columns`, or None where an index does not pay."""
+        ...
+
+    def merge_statements(self, merge: Merge) -> list[str]:
+        """The statements that merge a run's staging into its table (see `merge`)."""
+        ...
+
+    async def lock_for_ddl(self, name: str) -> None:
+        """Hold `name` until the transaction ends, so two first loads do not race to
+        create the same tables."""
+        ...
 
     def qualify(self, name: str) -> str:
         """The quoted (and schema-qualified) name of a warehouse table."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -13,7 +14,9 @@ from app.errors import ConfigError
 from app.etl.errors import TableNotFound
 from app.etl.names import quote_ident
 from app.etl.warehouse import ledger
+from app.etl.warehouse.analytics_access import InPlace
 from app.etl.warehouse.duckdb_database import DuckDBDatabase, duckdb_errors
+from app.etl.warehouse.kinds import WarehouseKind
 from app.etl.warehouse.naming import check_table
 from app.etl.warehouse.row_reads import (
     Params,
@@ -187,3 +190,17 @@ def duckdb_path(target: str) -> Path:
     if not path.is_absolute():
         raise ConfigError(f"{target!r}: a DuckDB target needs an absolute path, duckdb:///path")
     return path
+
+
+def in_place_access(path: Path) -> InPlace:
+    """Analytics reads the file's tables on the connection this process holds on it."""
+    return InPlace(
+        acquire=functools.partial(_acquire, path), release=functools.partial(_release, path)
+    )
+
+
+DUCKDB = WarehouseKind(
+    "duckdb",
+    open=lambda target: DuckDBWarehouse(duckdb_path(target)),
+    analytics_access=lambda target: in_place_access(duckdb_path(target)),
+)

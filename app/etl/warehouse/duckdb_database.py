@@ -6,19 +6,22 @@ import asyncio
 import contextlib
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
 from app.errors import DataFlowError, WarehouseError, WarehouseUnavailable
 from app.etl.names import quote_ident
-from app.etl.warehouse.apply import column_list
 from app.etl.warehouse.duckdb_types import duck_stored_dtype, duck_type
+from app.etl.warehouse.merge import merge_into
+from app.etl.warehouse.sql import column_list
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     import polars as pl
+
+    from app.etl.warehouse.merge import Merge
 
 _T = TypeVar("_T")
 _VIEW_IDS = itertools.count()
@@ -46,7 +49,10 @@ def duckdb_errors(action: str) -> Iterator[None]:
 class DuckDBDatabase:
     """One cursor (a DuckDB connection with its own transaction) for one load."""
 
-    dialect: Literal["duckdb"] = "duckdb"
+    # DuckDB has no unlogged tables: its write-ahead log is per database.
+    unlogged_staging = False
+    # Text holding JSON: DuckDB's json functions read it as it is.
+    raw_rows_type = "text"
 
     def __init__(
         self,
@@ -106,6 +112,30 @@ class DuckDBDatabase:
             return self.cursor.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0").pl().schema  # noqa: S608
 
         return await self._run(read)
+
+    def raw_as_text(self, column: str) -> str:
+        return quote_ident(column)
+
+    def raw_field_text(self, column: str, field: str, bind: Callable[[Any], str]) -> str:
+        pointer = "/" + field.replace("~", "~0").replace("/", "~1")  # a JSON pointer
+        return f"json_extract_string({quote_ident(column)}, {bind(pointer)})"
+
+    def widen_column_sql(self, table_sql: str, column: str, sql_type: str) -> str:
+        # DuckDB converts the values with the same cast on its own.
+        return f"ALTER TABLE {table_sql} ALTER COLUMN {quote_ident(column)} TYPE {sql_type}"
+
+    def lookup_index_sql(self, table_sql: str, index: str, columns: list[str]) -> str | None:
+        # A run's rejects arrive together, so DuckDB's min/max zone maps already skip
+        # to them; an ART index would cost every bulk insert and delete.
+        del table_sql, index, columns
+        return None
+
+    def merge_statements(self, merge: Merge) -> list[str]:
+        return merge_into(merge)
+
+    async def lock_for_ddl(self, name: str) -> None:
+        """One process holds the file (DuckDBWarehouse creates the ledger under its lock)."""
+        del name
 
     def stored_dtype(self, dtype: pl.DataType) -> pl.DataType:
         return duck_stored_dtype(dtype)

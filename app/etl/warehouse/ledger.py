@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from app.etl.incremental import decode_value, encode_value
-from app.etl.names import quote_ident
 from app.etl.warehouse.protocol import BatchStats, LoadTotals, StoredWatermark
 
 if TYPE_CHECKING:
@@ -33,8 +32,8 @@ _COUNTS += "rows_rejected bigint NOT NULL, rows_filtered bigint NOT NULL"
 
 
 def ddl_statements(db: Database) -> list[str]:
-    raw_type = "jsonb" if db.dialect == "postgres" else "text"
-    return [
+    """The ledger's tables (and the index that finds a run's rejects, where it pays)."""
+    statements = [
         f"CREATE TABLE IF NOT EXISTS {db.qualify(LOADS)} ("
         "run_id text PRIMARY KEY, pipeline text NOT NULL, table_name text NOT NULL, "
         "mode text NOT NULL, staging text NOT NULL, attempt integer NOT NULL, "
@@ -51,21 +50,18 @@ def ddl_statements(db: Database) -> list[str]:
         "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, table_name))",
         f"CREATE TABLE IF NOT EXISTS {db.qualify(REJECTS)} ("
         "run_id text NOT NULL, table_name text NOT NULL, batch_no integer NOT NULL, "
-        f"source text, row_number bigint, reason text NOT NULL, raw {raw_type}, "
+        f"source text, row_number bigint, reason text NOT NULL, raw {db.raw_rows_type}, "
         "rejected_at timestamptz NOT NULL DEFAULT now())",
     ]
+    index = db.lookup_index_sql(db.qualify(REJECTS), "_dataflow_rejects_run", ["run_id"])
+    return statements if index is None else [*statements, index]
 
 
 async def ensure_tables(db: Database) -> None:
     """Create the tables if missing; call inside a transaction."""
-    if db.dialect == "postgres":
-        # Two first loads at once would race to create the same tables.
-        await db.execute("SELECT pg_advisory_xact_lock(hashtext('dataflow.ledger'))")
+    await db.lock_for_ddl("dataflow.ledger")
     for statement in ddl_statements(db):
         await db.execute(statement)
-    if db.dialect == "postgres":
-        index = quote_ident("_dataflow_rejects_run")
-        await db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {db.qualify(REJECTS)} (run_id)")
 
 
 async def find_load(db: Database, run_id: str) -> tuple[Any, ...] | None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from app.etl.names import qualified
+from app.etl.names import qualified, quote_ident
+from app.etl.warehouse.merge import upsert_on_conflict
 from app.etl.warehouse.pg_binary import encode_binary
 from app.etl.warehouse.pg_errors import pg_errors
 from app.etl.warehouse.pg_types import column_dtype, encode_csv, pg_type, stored_dtype
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from app.etl.warehouse.merge import Merge
 
 CLOSE_TIMEOUT = 10.0
 
@@ -27,7 +30,10 @@ ORDER BY ordinal_position
 
 
 class PgDatabase:
-    dialect: Literal["postgres"] = "postgres"
+    # A crash empties unlogged tables; the ledger notices and the run starts afresh.
+    unlogged_staging = True
+    # jsonb: the rejects API filters on fields of the raw row.
+    raw_rows_type = "jsonb"
 
     def __init__(self, connection: Any, schema: str, connect: Callable[[], Awaitable[Any]]) -> None:
         self.connection = connection
@@ -56,6 +62,28 @@ class PgDatabase:
         if not rows:
             return None
         return pl.Schema({row[0]: column_dtype(row[1], row[2], row[3]) for row in rows})
+
+    def raw_as_text(self, column: str) -> str:
+        return f"{quote_ident(column)}::text"
+
+    def raw_field_text(self, column: str, field: str, bind: Callable[[Any], str]) -> str:
+        return f"({quote_ident(column)} #>> {bind([field])}::text[])"
+
+    def widen_column_sql(self, table_sql: str, column: str, sql_type: str) -> str:
+        # PostgreSQL converts only what it casts implicitly unless told how.
+        ident = quote_ident(column)
+        using = f"USING {ident}::{sql_type}"
+        return f"ALTER TABLE {table_sql} ALTER COLUMN {ident} TYPE {sql_type} {using}"
+
+    def lookup_index_sql(self, table_sql: str, index: str, columns: list[str]) -> str | None:
+        names = ", ".join(quote_ident(name) for name in columns)
+        return f"CREATE INDEX IF NOT EXISTS {quote_ident(index)} ON {table_sql} ({names})"
+
+    def merge_statements(self, merge: Merge) -> list[str]:
+        return upsert_on_conflict(merge)
+
+    async def lock_for_ddl(self, name: str) -> None:
+        await self.connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
 
     def stored_dtype(self, dtype: pl.DataType) -> pl.DataType:
         return stored_dtype(dtype)

@@ -11,6 +11,8 @@ import polars as pl
 
 from app.etl.errors import TableNotFound
 from app.etl.names import qualified, quote_ident
+from app.etl.warehouse.analytics_access import ScannedReplica
+from app.etl.warehouse.kinds import WarehouseKind
 from app.etl.warehouse.naming import check_table
 from app.etl.warehouse.pg_database import COLUMNS_SQL, PgDatabase
 from app.etl.warehouse.pg_errors import pg_errors
@@ -36,12 +38,16 @@ ROLLBACK_TIMEOUT = 10.0
 LOCK_TIMEOUT = "10min"
 
 
+def libpq_url(target: str) -> str:
+    """asyncpg and DuckDB's scanner speak libpq URLs, not SQLAlchemy's driver scheme."""
+    return target.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 class PostgresWarehouse(RunOperations[PgDatabase]):
     """A connection per operation: loads are long and few, so a pool buys little here."""
 
     def __init__(self, dsn: str, *, schema: str = SCHEMA) -> None:
-        # asyncpg speaks libpq URLs, not SQLAlchemy's driver-qualified scheme.
-        self._dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._dsn = libpq_url(dsn)
         self._schema = schema
 
     async def _connect(self) -> Any:
@@ -209,3 +215,11 @@ def _frame_from_csv(data: bytes, schema: pl.Schema, booleans: list[str]) -> pl.D
 async def _close(connection: Any) -> None:
     with contextlib.suppress(Exception):
         await connection.close(timeout=ROLLBACK_TIMEOUT)
+
+
+def scanned_replica(target: str) -> ScannedReplica:
+    """Analytics reads a Parquet replica, exported through DuckDB's postgres_scanner."""
+    return ScannedReplica("postgres_scanner", "postgres_scan", (libpq_url(target), SCHEMA))
+
+
+POSTGRES = WarehouseKind("postgresql", open=PostgresWarehouse, analytics_access=scanned_replica)

@@ -134,14 +134,6 @@ def reject_key(row: Mapping[str, Any]) -> RejectKey:
     return int(row["batch_no"]), row["source"] or "", -1 if number is None else int(number)
 
 
-def _raw_field(db: Database, column: str, params: Params) -> str:
-    """The text of field `column` of a reject's raw row (NULL when it has none)."""
-    if db.dialect == "postgres":
-        return f"(raw #>> {params.add([column])}::text[])"
-    pointer = "/" + column.replace("~", "~0").replace("/", "~1")
-    return f"json_extract_string(raw, {params.add(pointer)})"
-
-
 async def read_rejects_page(
     db: Database,
     run_id: str,
@@ -154,13 +146,15 @@ async def read_rejects_page(
     those whose raw row has every filtered field with an allowed value."""
     params = Params()
     terms = [f"run_id = {params.add(run_id)}"]
-    terms += [_in(_raw_field(db, item.column, params), item.values, params) for item in where]
+    terms += [
+        _in(db.raw_field_text("raw", item.column, params.add), item.values, params)
+        for item in where
+    ]
     if after is not None:
         keys = ", ".join(params.add(value) for value in after)
         terms.append(f"({_REJECT_ORDER}) > ({keys})")
-    raw = "raw::text" if db.dialect == "postgres" else "raw"
     sql = (
-        f"SELECT batch_no, source, row_number, reason, {raw} "  # noqa: S608
+        f"SELECT batch_no, source, row_number, reason, {db.raw_as_text('raw')} "  # noqa: S608
         f"FROM {db.qualify(ledger.REJECTS)} WHERE {' AND '.join(terms)} "
         f"ORDER BY {_REJECT_ORDER} LIMIT {params.add(limit)}"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -9,6 +10,7 @@ import polars as pl
 from app.errors import RunTakenAway, WarehouseError
 from app.etl.warehouse import ledger
 from app.etl.warehouse.naming import check_destination, staging_table
+from app.etl.warehouse.row_reads import REJECT_PAGE_SCHEMA
 from app.etl.warehouse.staged_load import LoadStart, LoadTarget, StagedLoad, discard
 from app.etl.warehouse.staging_schema import StagingSchema
 
@@ -16,17 +18,24 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from app.etl.warehouse.database import Database
-    from app.etl.warehouse.protocol import BatchStats, LoadOptions, LoadTotals, Mode
+    from app.etl.warehouse.protocol import (
+        BatchStats,
+        LoadOptions,
+        LoadTotals,
+        Mode,
+        StoredWatermark,
+    )
 
-REJECT_SCHEMA = pl.Schema(
-    {
-        "batch_no": pl.Int64(),
-        "source": pl.String(),
-        "row_number": pl.Int64(),
-        "reason": pl.String(),
-        "raw": pl.String(),
-    }
-)
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What a load starts from: the ledger's view of the run and the tables as they are."""
+
+    committed: dict[int, BatchStats]
+    applied: LoadTotals | None
+    watermark: StoredWatermark | None
+    target: pl.Schema | None
+    staged: pl.Schema | None
 
 
 async def begin_staged_load(
@@ -40,36 +49,51 @@ async def begin_staged_load(
             await ledger.ensure_tables(db)
         await db.lock_table(table)
         async with db.transaction():
-            committed, applied = await _claim(db, table, mode, run_id, staging, options)
-            watermark = await ledger.read_watermark(db, options.pipeline, table)
-            target = await db.table_schema(table)
-            staged = await db.table_schema(staging) if applied is None else None
-            if committed and not await _staging_holds(db, staging, staged, committed):
-                # The ledger outlived its staging rows (a server crash empties unlogged
-                # tables; or it was dropped by hand): start the run afresh.
-                await db.execute(f"DROP TABLE IF EXISTS {db.qualify(staging)}")
-                await ledger.forget_run(db, run_id, keep_load=True)
-                committed, staged = {}, None
-    if applied is not None:
+            found = await _find_start(db, table, mode, run_id, staging, options)
+    if found.applied is not None:
         await db.close()  # nothing left to do: the load answers from the ledger
+    return _staged_load(db, table=table, mode=mode, run_id=run_id, options=options, found=found)
+
+
+def _staged_load(
+    db: Database, *, table: str, mode: Mode, run_id: str, options: LoadOptions, found: _Found
+) -> StagedLoad:
+    staging = staging_table(table, run_id)
     # Staging that is renamed into place must be logged; staging the apply only copies
     # from can skip the write-ahead log, which saves the server a fifth of its work.
-    renamed = mode == "replace" or (mode == "append" and target is None)
+    renamed = mode == "replace" or (mode == "append" and found.target is None)
     schema = StagingSchema(
         db,
         table=table,
         staging=staging,
         mode=mode,
         options=options,
-        target=target,
-        staged=staged,
-        unlogged=db.dialect == "postgres" and not renamed,
+        target=found.target,
+        staged=found.staged,
+        unlogged=db.unlogged_staging and not renamed,
     )
     into = LoadTarget(
         table=table, mode=mode, run_id=run_id, options=options, staging=staging, schema=schema
     )
-    start = LoadStart(committed=committed, applied=applied, watermark=watermark)
+    start = LoadStart(committed=found.committed, applied=found.applied, watermark=found.watermark)
     return StagedLoad(db, into, start)
+
+
+async def _find_start(
+    db: Database, table: str, mode: Mode, run_id: str, staging: str, options: LoadOptions
+) -> _Found:
+    """Claim the run's load and read where it stands; in the caller's transaction."""
+    committed, applied = await _claim(db, table, mode, run_id, staging, options)
+    watermark = await ledger.read_watermark(db, options.pipeline, table)
+    target = await db.table_schema(table)
+    staged = await db.table_schema(staging) if applied is None else None
+    if committed and not await _staging_holds(db, staging, staged, committed):
+        # The ledger outlived its staging rows (a server crash empties unlogged
+        # tables; or it was dropped by hand): start the run afresh.
+        await db.execute(f"DROP TABLE IF EXISTS {db.qualify(staging)}")
+        await ledger.forget_run(db, run_id, keep_load=True)
+        committed, staged = {}, None
+    return _Found(committed, applied, watermark, target, staged)
 
 
 async def _staging_holds(
@@ -151,14 +175,13 @@ async def _find(db: Database, run_id: str) -> tuple[Any, ...] | None:
 
 
 async def read_rejects(db: Database, run_id: str) -> pl.DataFrame:
-    raw = "raw::text" if db.dialect == "postgres" else "raw"
     with db.errors(f"cannot read the rejects of run {run_id}"):
         async with db.transaction():
             await ledger.ensure_tables(db)
             rows = await db.fetch(
-                f"SELECT batch_no, source, row_number, reason, {raw} "  # noqa: S608
+                f"SELECT batch_no, source, row_number, reason, {db.raw_as_text('raw')} "  # noqa: S608
                 f"FROM {db.qualify(ledger.REJECTS)} WHERE run_id = $1 "
                 "ORDER BY batch_no, row_number",
                 run_id,
             )
-    return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=REJECT_PAGE_SCHEMA, orient="row")

@@ -1,4 +1,4 @@
-"""Analytics fixtures: engines and settings do not outlive a test."""
+"""Analytics fixtures: engines do not outlive a test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from app.analytics.service import close_services
-from app.analytics.settings import get_analytics_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -15,7 +14,5 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 async def _fresh_analytics() -> AsyncIterator[None]:
-    get_analytics_settings.cache_clear()
     yield
     await close_services()
-    get_analytics_settings.cache_clear()

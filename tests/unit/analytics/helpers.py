@@ -11,12 +11,12 @@ import polars as pl
 
 from app.analytics.compiler import Relation
 from app.analytics.datasets import parse_dataset
-from app.analytics.engine import embedded_cursor
 from app.analytics.members import DatasetInfo
 from app.analytics.stats import measure
 from app.etl.names import quote_ident
 from app.etl.sample import orders_frame
 from app.etl.warehouse import open_warehouse
+from app.etl.warehouse.duckdb import in_place_access
 from app.etl.warehouse.sql import select_from
 from tests import factories
 
@@ -55,7 +55,7 @@ def spec_with_dataset(table: str, dataset: dict[str, Any] | None = None) -> dict
 def put_table(path: Path, table: str, frame: pl.DataFrame) -> None:
     """Replace `table` in the DuckDB file with `frame` (bypassing the load machinery)."""
     view = f"frame_{next(_VIEWS)}"
-    with embedded_cursor(path) as cursor:
+    with in_place_access(path).cursor() as cursor:
         cursor.register(view, frame.to_arrow())
         cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {select_from(view)}")
         cursor.unregister(view)
@@ -64,7 +64,7 @@ def put_table(path: Path, table: str, frame: pl.DataFrame) -> None:
 def describe(path: Path, table: str, dataset: dict[str, Any], version: int = 1) -> DatasetInfo:
     """The dataset as the load hook would record it, measured from the table."""
     spec = parse_dataset(dataset, None)
-    with embedded_cursor(path) as cursor:
+    with in_place_access(path).cursor() as cursor:
         members, stats = measure(cursor, Relation(table=(table,)), spec)
     return DatasetInfo(
         name=table,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.analytics.compiler import Relation, compile_query
+from app.analytics.compiler import POSTGRES_SQL, Relation, compile_query
 from app.analytics.errors import OutOfScope, QueryInvalid
 from app.analytics.filters import escape_like
 from app.analytics.members import DatasetInfo, Member, Stats
@@ -346,7 +346,7 @@ def test_the_postgres_dialect_buckets_with_date_trunc() -> None:
         time_dimension=TimeDimension("order_ts", Granularity.QUARTER),
     )
     result = compile_query(
-        query, ORDERS, relation=Relation(table=("warehouse", "orders")), dialect="postgres"
+        query, ORDERS, relation=Relation(table=("warehouse", "orders")), target=POSTGRES_SQL
     )
     assert result.sql.startswith(
         'SELECT date_trunc(\'quarter\', "order_ts") AS "order_ts.quarter", count(*) AS '

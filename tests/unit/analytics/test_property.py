@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from app.analytics.compiler import compile_query
 from app.analytics.engine import QueryEngine
 from app.analytics.query import Condition, Granularity, Group, Operator, Query, TimeDimension
+from app.etl.warehouse.duckdb import in_place_access
 from tests.unit.analytics import reference
 from tests.unit.analytics.helpers import describe, put_table
 
@@ -161,7 +162,7 @@ def queries(draw: st.DrawFn) -> Query:
 def engine(tmp_path: Path) -> Iterator[tuple[Path, QueryEngine]]:
     path = tmp_path / "warehouse.duckdb"
     put_table(path, "facts", pl.DataFrame(schema=SCHEMA))
-    engine = QueryEngine.embedded(path)
+    engine = QueryEngine.in_place(in_place_access(path))
     yield path, engine
     engine.close()
 

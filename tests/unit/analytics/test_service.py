@@ -8,12 +8,11 @@ import polars as pl
 import pytest
 
 from app.analytics import service
-from app.analytics.engine import embedded_cursor
 from app.analytics.errors import DatasetNotFound, QueryInvalid, QueryTooExpensive
 from app.analytics.hooks import after_successful_load
 from app.analytics.query import Condition, Granularity, Operator, OrderBy, Query, TimeDimension
 from app.errors import SpecInvalid
-from app.etl.warehouse.duckdb import duckdb_path
+from app.etl.warehouse.duckdb import duckdb_path, in_place_access
 from tests.unit.analytics.helpers import (
     load,
     load_orders,
@@ -96,9 +95,9 @@ async def test_datasets_list_members_with_types_and_the_version(
 
 
 async def test_the_cost_guard_refuses_too_many_groups(
-    embedded_settings: Settings, pipeline_id: str, monkeypatch: pytest.MonkeyPatch
+    embedded_settings: Settings, pipeline_id: str
 ) -> None:
-    monkeypatch.setenv("ANALYTICS_MAX_GROUPS", "500")
+    guarded = embedded_settings.model_copy(update={"analytics_max_groups": 500})
     await load_orders(embedded_settings, pipeline_id, orders(5000), "replace")
     daily = Query(
         dataset="orders",
@@ -107,7 +106,7 @@ async def test_the_cost_guard_refuses_too_many_groups(
         time_dimension=TimeDimension("order_ts", Granularity.DAY),
     )
     with pytest.raises(QueryTooExpensive, match=r"groups \(366 days x country ~13\)"):
-        await service.run_query(settings=embedded_settings, query=daily, scope=())
+        await service.run_query(settings=guarded, query=daily, scope=())
     # Pinned to one country, the same days are few enough groups.
     narrow = Query(
         dataset="orders",
@@ -116,17 +115,15 @@ async def test_the_cost_guard_refuses_too_many_groups(
         time_dimension=TimeDimension("order_ts", Granularity.DAY),
         filters=(Condition("country", Operator.EQUALS, ("DE",)),),
     )
-    answer = await service.run_query(settings=embedded_settings, query=narrow, scope=())
+    answer = await service.run_query(settings=guarded, query=narrow, scope=())
     expected = orders(5000).filter(pl.col("country") == "DE").height
     assert sum(row[2] for row in answer.rows) == expected
 
 
-async def test_a_slow_query_is_stopped(
-    embedded_settings: Settings, pipeline_id: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ANALYTICS_TIMEOUT_SECONDS", "0.02")
+async def test_a_slow_query_is_stopped(embedded_settings: Settings, pipeline_id: str) -> None:
+    impatient = embedded_settings.model_copy(update={"analytics_timeout_seconds": 0.02})
     path = duckdb_path(embedded_settings.warehouse_target)
-    with embedded_cursor(path) as cursor:
+    with in_place_access(path).cursor() as cursor:
         cursor.execute(
             "CREATE TABLE big AS SELECT range AS id, (range % 1000)::VARCHAR AS bucket, "
             "TIMESTAMP '2024-01-01' + to_seconds(range % 31536000) AS at FROM range(4000000)"
@@ -141,7 +138,7 @@ async def test_a_slow_query_is_stopped(
     )
     query = Query(dataset="big", measures=("ids",), dimensions=("bucket",))
     with pytest.raises(QueryTooExpensive, match=r"ran longer than 0\.02 s"):
-        await service.run_query(settings=embedded_settings, query=query, scope=())
+        await service.run_query(settings=impatient, query=query, scope=())
 
 
 async def test_unknown_datasets_and_members_are_refused(

@@ -9,8 +9,7 @@ import polars as pl
 
 from app.etl.engine import RunContext, run_pipeline
 from app.etl.sample import write_orders_csv
-from app.etl.sources import parse_source
-from app.etl.sources.config import CsvSource
+from app.etl.sources import CsvSource, parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
 

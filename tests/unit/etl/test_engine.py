@@ -19,7 +19,7 @@ from app.errors import (
 from app.etl import engine
 from app.etl.engine import LoadResult
 from app.etl.errors import ContractViolation, SourceChanged
-from app.etl.sources import csv as csv_module
+from app.etl.sources.files import csv as csv_module
 from app.etl.sources.reader import open_reader
 from app.etl.warehouse import open_warehouse
 from tests.unit.etl import warehouse_contract as contract

@@ -10,8 +10,8 @@ import polars as pl
 
 from app.etl.sample import orders_frame, write_orders_csv
 from app.etl.sources import parse_source
-from app.etl.sources.csv import read_csv_schema
 from app.etl.sources.policy import SourcePolicy
+from tests.unit.etl.sources.readers import read_batches
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 COLUMNS = [
@@ -28,9 +28,9 @@ COLUMNS = [
 ]
 
 
-def test_the_orders_csv_is_realistic_and_typed(tmp_path: Path) -> None:
+async def test_the_orders_csv_is_realistic_and_typed(tmp_path: Path) -> None:
     path = write_orders_csv(tmp_path / "orders.csv", 4_000)
-    schema = read_csv_schema(parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))))
+    schema, _ = await read_batches(parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))))
     assert schema.names() == COLUMNS
     assert schema["order_ts"] == pl.Datetime("us")
     frame = pl.read_csv(path)

@@ -107,7 +107,7 @@ async def test_wrong_types_arrive_as_text_for_the_contract_to_quarantine(
 async def test_a_value_past_the_sample_that_does_not_fit_names_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.etl.sources import csv as csv_format
+    from app.etl.sources.files import csv as csv_format
 
     monkeypatch.setattr(csv_format, "SAMPLE_BYTES", 64)
     rows = "".join(f"{i},{i * 10}\n" for i in range(1, 40))

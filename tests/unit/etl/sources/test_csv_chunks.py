@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import SourceMalformed
-from app.etl.sources import csv_chunks
-from app.etl.sources.csv_chunks import iter_chunks, record_boundary
+from app.etl.sources.files import csv_chunks
+from app.etl.sources.files.csv_chunks import iter_chunks, record_boundary
 
 field = st.text(alphabet='ab,"\n\r ', max_size=6).map(
     lambda text: '"' + text.replace('"', '""') + '"'

@@ -10,9 +10,9 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.etl.sources.csv import MAX_BLOCK, csv_frames
-from app.etl.sources.csv_rows import field_counts
-from app.etl.sources.options import CsvOptions
+from app.etl.sources.files.csv import MAX_BLOCK, csv_frames
+from app.etl.sources.files.csv_rows import field_counts
+from app.etl.sources.files.options import CsvOptions
 from app.etl.sources.reader import REASON_COLUMN
 
 if TYPE_CHECKING:

@@ -192,7 +192,7 @@ async def test_a_json_array_past_max_bytes_is_refused(tmp_path: Path) -> None:
 async def test_ndjson_numbers_lines_past_blank_ones_and_keeps_new_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.etl.sources import json_format
+    from app.etl.sources.files import json_format
 
     monkeypatch.setattr(json_format, "SAMPLE_BYTES", 20)  # the sample sees line 1 only
     write(tmp_path / "e.ndjson", '{"id": 1}\n\n{"id": 2, "late": "x"}\n   \n{"id": 3}')
@@ -211,7 +211,7 @@ async def test_ndjson_dates_are_recognised(tmp_path: Path) -> None:
 async def test_a_float_where_an_integer_was_inferred_names_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.etl.sources import json_format
+    from app.etl.sources.files import json_format
 
     monkeypatch.setattr(json_format, "SAMPLE_BYTES", 10)
     monkeypatch.setattr(json_format, "BLOCK_BYTES", 10)

@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import DataFlowError
 from app.etl.sources import HttpSource, SecretRef, parse_source, redact
-from app.etl.sources.http_fetch import backoff, retry_after
+from app.etl.sources.http.fetch import backoff, retry_after
 from app.etl.sources.netguard import is_public
 from app.etl.sources.policy import SourcePolicy
 
@@ -78,6 +78,7 @@ def test_http_uris_that_are_refused(tmp_path: Path, uri: str, code: str) -> None
 
 def test_private_addresses_are_allowed_when_the_policy_says_so(tmp_path: Path) -> None:
     config = parse_source("http", "http://10.0.0.5/api", {}, policy(tmp_path, private=True))
+    assert isinstance(config, HttpSource)
     assert config.allow_private_networks
 
 

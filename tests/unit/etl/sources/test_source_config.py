@@ -8,11 +8,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.errors import SourceInvalid
-from app.etl.sources import CsvOptions, CsvSource, parse_source
+from app.etl.sources import SOURCE_KINDS, CsvOptions, CsvSource, parse_source
 from app.etl.sources.policy import SourcePolicy
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+def csv_source(uri: str, policy: SourcePolicy) -> CsvSource:
+    config = parse_source("csv", uri, {}, policy)
+    assert isinstance(config, CsvSource)
+    return config
 
 
 @pytest.fixture
@@ -43,13 +49,13 @@ def test_a_relative_path_resolves_against_the_first_root(root: Path, tmp_path: P
 
 def test_absolute_paths_and_file_urls_inside_a_root_are_accepted(root: Path) -> None:
     path = root / "sub" / "data.csv"
-    assert parse_source("csv", str(path), {}, SourcePolicy((root,))).path == path
-    assert parse_source("csv", f"file://{path}", {}, SourcePolicy((root,))).path == path
-    assert parse_source("csv", f"file://localhost{path}", {}, SourcePolicy((root,))).path == path
+    assert csv_source(str(path), SourcePolicy((root,))).path == path
+    assert csv_source(f"file://{path}", SourcePolicy((root,))).path == path
+    assert csv_source(f"file://localhost{path}", SourcePolicy((root,))).path == path
 
 
 def test_a_file_that_does_not_exist_yet_is_accepted(root: Path) -> None:
-    assert parse_source("csv", "later.csv", {}, SourcePolicy((root,))).path == root / "later.csv"
+    assert csv_source("later.csv", SourcePolicy((root,))).path == root / "later.csv"
 
 
 @pytest.mark.parametrize(
@@ -74,14 +80,14 @@ def test_a_symlink_out_of_the_root_is_refused(root: Path, tmp_path: Path) -> Non
 
 def test_a_symlink_within_the_root_reads_its_real_target(root: Path) -> None:
     (root / "alias.csv").symlink_to(root / "sub" / "data.csv")
-    config = parse_source("csv", "alias.csv", {}, SourcePolicy((root,)))
+    config = csv_source("alias.csv", SourcePolicy((root,)))
     assert config.path == root / "sub" / "data.csv"
     assert os.path.realpath(config.path) == str(config.path)
 
 
 def test_a_root_that_is_itself_a_link_still_confines(tmp_path: Path, root: Path) -> None:
     (tmp_path / "root_link").symlink_to(root, target_is_directory=True)
-    config = parse_source("csv", "sub/data.csv", {}, SourcePolicy((tmp_path / "root_link",)))
+    config = csv_source("sub/data.csv", SourcePolicy((tmp_path / "root_link",)))
     assert config.path == root / "sub" / "data.csv"
     with pytest.raises(SourceInvalid):
         parse_source("csv", "../outside.csv", {}, SourcePolicy((tmp_path / "root_link",)))
@@ -105,8 +111,11 @@ def test_unusable_uris_are_refused(root: Path, uri: str, roots_given: bool) -> N
 
 def test_an_unknown_kind_names_the_known_ones(root: Path) -> None:
     with pytest.raises(SourceInvalid) as raised:
-        parse_source("xlsx", "sub/data.csv", {}, SourcePolicy((root,)))
-    assert "known kinds: csv, json, ndjson, parquet, http, sql" in raised.value.message
+        parse_source("avro", "sub/data.avro", {}, SourcePolicy((root,)))
+    assert raised.value.message == (
+        f"unknown source kind 'avro'; known kinds: {', '.join(SOURCE_KINDS.names())}"
+    )
+    assert {"csv", "json", "ndjson", "parquet", "xlsx", "http", "sql"} <= set(SOURCE_KINDS.names())
     assert raised.value.path == ["kind"]
 
 

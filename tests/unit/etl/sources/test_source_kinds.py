@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.errors import DataFlowError
 from app.etl.sources import (
+    CsvSource,
     HttpSource,
     JsonSource,
     NdjsonSource,
@@ -19,12 +20,12 @@ from app.etl.sources import (
     SqlSource,
     parse_source,
 )
-from app.etl.sources.config import LocalFiles, S3Files
-from app.etl.sources.http_options import HttpOptions
-from app.etl.sources.http_pages import PageAnswer, PageRequest, Pages, at_path
+from app.etl.sources.files.location import LocalFiles, S3Files
+from app.etl.sources.files.s3_store import glob_regex
+from app.etl.sources.http.options import HttpOptions
+from app.etl.sources.http.pages import PageAnswer, PageRequest, Pages, at_path
 from app.etl.sources.policy import SourcePolicy
 from app.etl.sources.reconcile import merge_types, reconcile
-from app.etl.sources.s3_store import glob_regex
 from app.etl.sources.templates import render
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def test_each_file_kind_parses_to_its_model(tmp_path: Path) -> None:
         bucket="bucket-1", key="raw/{date}/*.parquet", endpoint_url="http://s3.local:9000"
     )
     csv = parse_source("csv", "data/{date}/*.csv.gz", {}, policy)
+    assert isinstance(csv, CsvSource)
     assert csv.location == LocalFiles(
         roots=(tmp_path,), base=tmp_path / "data", pattern="{date}/*.csv.gz"
     )

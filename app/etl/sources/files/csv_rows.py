@@ -16,8 +16,8 @@ import polars as pl
 from app.etl.sources.reader import LOCATION_COLUMNS, REASON_COLUMN
 
 if TYPE_CHECKING:
-    from app.etl.sources.csv_chunks import Chunk
-    from app.etl.sources.options import CsvOptions
+    from app.etl.sources.files.csv_chunks import Chunk
+    from app.etl.sources.files.options import CsvOptions
 
 _NUL = "\x00"
 

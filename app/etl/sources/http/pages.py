@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from app.errors import SourceMalformed
-from app.etl.sources.http_options import (
+from app.etl.sources.http.options import (
     CursorPagination,
     NextLinkPagination,
     OffsetPagination,
@@ -15,7 +15,7 @@ from app.etl.sources.http_options import (
 )
 
 if TYPE_CHECKING:
-    from app.etl.sources.http_options import Pagination
+    from app.etl.sources.http.options import Pagination
 
 
 def at_path(body: Any, path: str) -> Any:

@@ -51,20 +51,12 @@ def split_pattern(path: PurePosixPath | Path) -> tuple[list[str], list[str]]:
     return parts, []
 
 
-def confined_path(uri: str, allowed_roots: Sequence[Path]) -> Path:
-    """The real path (symlinks resolved) of `uri`, which must lie inside an allowed root.
-
-    Relative paths resolve against the first root.
-    """
-    path = _absolute(uri, allowed_roots)
-    return confine(path, allowed_roots, uri)
-
-
 def confined_pattern(uri: str, allowed_roots: Sequence[Path]) -> tuple[Path, str]:
     """(real base directory or file, the dynamic rest) for a uri that may hold a glob.
 
     The static part is confined now; each match is confined again when it is read, so a
-    glob cannot reach out through `..` or a symlink either.
+    glob cannot reach out through `..` or a symlink either. Relative paths resolve
+    against the first root.
     """
     path = _absolute(uri, allowed_roots)
     static, dynamic = split_pattern(path)

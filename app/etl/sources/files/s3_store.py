@@ -24,13 +24,13 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 
 from app.errors import DataFlowError, SourceInvalid, SourceUnreadable
 from app.etl.sources.errors import SourceNoFiles, SourceRequestFailed, SourceUnavailable
-from app.etl.sources.filestore import FileRef
+from app.etl.sources.files.filestore import FileRef
 from app.etl.sources.templates import render
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping
 
-    from app.etl.sources.config import S3Files
+    from app.etl.sources.files.location import S3Files
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # botocore retries throttling and dropped connections itself; past that the error is

@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 import polars as pl
 
 from app.errors import DataFlowError, SourceUnreadable
 from app.etl.sources.batching import rebatch
-from app.etl.sources.compression import codec_for, decompressed
-from app.etl.sources.config import CsvSource, JsonSource, LocalFiles, NdjsonSource
-from app.etl.sources.csv import csv_frames, final_schema, sample_csv_schema
 from app.etl.sources.errors import located
-from app.etl.sources.filestore import FileRef, FileStore, LocalStore
-from app.etl.sources.json_format import JsonArrayFormat, NdjsonFormat
-from app.etl.sources.options import TextOptions
-from app.etl.sources.parquet_format import ParquetFormat
+from app.etl.sources.files.compression import codec_for, decompressed
+from app.etl.sources.files.filestore import FileRef, FileStore, LocalStore
+from app.etl.sources.files.location import LocalFiles
+from app.etl.sources.files.options import TextOptions
+from app.etl.sources.files.s3_store import S3Store
 from app.etl.sources.reader import SOURCE_COLUMN
-from app.etl.sources.reconcile import conform, reconcile
-from app.etl.sources.s3_store import S3Store
+from app.etl.sources.reconcile import conform, final_schema, reconcile
 from app.etl.sources.threads import finish_in_thread, iterate_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from app.etl.sources.config import FileSource
-    from app.etl.sources.options import CsvOptions
+    from app.etl.sources.files.config import FileSource
+    from app.etl.sources.files.format import FileFormat
     from app.etl.sources.reader import ReadContext
 
 
@@ -36,55 +33,11 @@ if TYPE_CHECKING:
 SAMPLE_CONCURRENCY = 4
 
 
-class FileFormat(Protocol):
-    seekable: bool
-    row_label: str  # what ROW_COLUMN counts: "line" or "record"
-
-    def sample(self, handle: BinaryIO) -> pl.Schema:
-        """The file's own columns (in file order), typed from its start; `Null` if unknown."""
-        ...
-
-    def frames(
-        self, handle: BinaryIO, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
-    ) -> Iterator[pl.DataFrame]:
-        """The file's rows with ROW_COLUMN, in any columns `conform` can fit to `target`."""
-        ...
-
-
-class CsvFormat:
-    seekable = False
-    row_label = "line"
-
-    def __init__(self, options: CsvOptions) -> None:
-        self._options = options
-
-    def sample(self, handle: BinaryIO) -> pl.Schema:
-        return sample_csv_schema(handle, self._options)
-
-    def frames(
-        self, handle: BinaryIO, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
-    ) -> Iterator[pl.DataFrame]:
-        # Parsed straight into the reconciled types (an Int column of a glob whose other
-        # files hold floats is read as Float64), in this file's own column order.
-        parse = pl.Schema({name: target[name] for name in file_schema})
-        return csv_frames(handle, self._options, parse, batch_rows)
-
-
-def file_format(config: FileSource) -> FileFormat:
-    if isinstance(config, CsvSource):
-        return CsvFormat(config.options)
-    if isinstance(config, JsonSource):
-        return JsonArrayFormat(config.options)
-    if isinstance(config, NdjsonSource):
-        return NdjsonFormat(config.options)
-    return ParquetFormat()
-
-
 class FileReader:
     def __init__(self, config: FileSource, context: ReadContext) -> None:
         self._config = config
         self._context = context
-        self._format = file_format(config)
+        self._format: FileFormat = config.file_format()
         location = config.location
         self._store: FileStore = (
             LocalStore(location, context.params)

@@ -1,18 +1,23 @@
-"""The Parquet format: the schema from the footer, rows by record batches (pyarrow)."""
+"""The `parquet` kind: the schema from the footer, rows by record batches (pyarrow)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from app.errors import SourceMalformed
+from app.etl.sources.files.config import FileSource
+from app.etl.sources.files.options import ParquetOptions
 from app.etl.sources.reader import ROW_COLUMN
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from app.etl.sources.files.format import FileFormat
 
 
 class ParquetFormat:
@@ -46,3 +51,11 @@ class ParquetFormat:
 def _malformed(error: Exception, row: int | None = None) -> SourceMalformed:
     where = f"record {row}: " if row and row > 1 else ""
     return SourceMalformed(f"{where}not a readable Parquet file ({error})")
+
+
+class ParquetSource(FileSource):
+    kind: Literal["parquet"] = "parquet"
+    options: ParquetOptions = Field(default_factory=ParquetOptions)
+
+    def file_format(self) -> FileFormat:
+        return ParquetFormat()

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 if TYPE_CHECKING:
-    from app.etl.sources.csv_chunks import Chunk
-    from app.etl.sources.options import CsvOptions
+    from app.etl.sources.files.csv_chunks import Chunk
+    from app.etl.sources.files.options import CsvOptions
 
 
 def describe_failure(chunk: Chunk, schema: pl.Schema, options: CsvOptions, reason: str) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from app.errors import SourceMalformed
 
 if TYPE_CHECKING:
-    from app.etl.sources.options import CsvOptions
+    from app.etl.sources.files.options import CsvOptions
 
 # The engine's own columns beside the data (source, line, reason) start with this.
 RESERVED_PREFIX = "_dataflow_"

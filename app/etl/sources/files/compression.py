@@ -12,7 +12,7 @@ import zstandard
 from app.errors import SourceMalformed
 
 if TYPE_CHECKING:
-    from app.etl.sources.options import Compression
+    from app.etl.sources.files.options import Compression
 
 Codec = Literal["none", "gzip", "zstd"]
 _SUFFIXES: dict[str, Codec] = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}

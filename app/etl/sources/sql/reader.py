@@ -25,14 +25,14 @@ from app.etl.sources.batching import rebatch
 from app.etl.sources.errors import SourceRequestFailed, SourceUnavailable
 from app.etl.sources.netguard import resolve
 from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN
-from app.etl.sources.sql_types import coerce, polars_type, selects_as_text
+from app.etl.sources.sql.types import coerce, polars_type, selects_as_text
 from app.etl.sources.templates import PLACEHOLDER, param_text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from app.etl.sources.config import SqlSource
     from app.etl.sources.reader import ReadContext
+    from app.etl.sources.sql.config import SqlSource
 
 QUERY_LOCATION = "query"
 

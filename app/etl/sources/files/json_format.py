@@ -1,22 +1,25 @@
-"""The JSON formats: an array of objects per file (parsed whole), or NDJSON (streamed by lines)."""
+"""The `json` and `ndjson` kinds: an array of objects per file (parsed whole), or NDJSON (lines)."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import polars as pl
+from pydantic import Field
 
 from app.errors import SourceMalformed
+from app.etl.sources.files.config import FileSource
+from app.etl.sources.files.options import JsonOptions
 from app.etl.sources.flatten import as_text, flatten_structs
-from app.etl.sources.reader import LOCATION_COLUMNS, ROW_COLUMN
-from app.etl.sources.temporal import infer_temporal_types
+from app.etl.sources.reader import ROW_COLUMN
+from app.etl.sources.reconcile import sample_schema
 from app.json_depth import MAX_JSON_DEPTH, JsonTooDeep, check_json_depth, json_depth
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from app.etl.sources.options import JsonOptions
+    from app.etl.sources.files.format import FileFormat
 
 SAMPLE_BYTES = 4 * 1024 * 1024
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -28,16 +31,6 @@ _BOM = b"\xef\xbb\xbf"
 def _records(frame: pl.DataFrame, options: JsonOptions) -> pl.DataFrame:
     frame = flatten_structs(frame, options.flatten_depth)
     return frame if options.infer_types else as_text(frame)
-
-
-def sample_schema(records: pl.DataFrame, infer_types: bool) -> pl.Schema:
-    """The sample's schema: dates recognised in text, a column with no value `Null`."""
-    records = records.drop(LOCATION_COLUMNS, strict=False)
-    schema = infer_temporal_types(records) if infer_types else records.schema
-    for name in records.columns:
-        if records[name].null_count() == records.height:
-            schema[name] = pl.Null()
-    return schema
 
 
 class NdjsonFormat:
@@ -211,3 +204,23 @@ def _skip_bom(handle: BinaryIO) -> bytes:
     """Consume a UTF-8 byte order mark; return what was read that was not one."""
     head = handle.read(3)
     return b"" if head == _BOM else head
+
+
+class JsonSource(FileSource):
+    """A JSON array of objects per file."""
+
+    kind: Literal["json"] = "json"
+    options: JsonOptions = Field(default_factory=JsonOptions)
+
+    def file_format(self) -> FileFormat:
+        return JsonArrayFormat(self.options)
+
+
+class NdjsonSource(FileSource):
+    """One JSON object per line."""
+
+    kind: Literal["ndjson"] = "ndjson"
+    options: JsonOptions = Field(default_factory=JsonOptions)
+
+    def file_format(self) -> FileFormat:
+        return NdjsonFormat(self.options)

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from app.errors import SourceInvalid, SourceUnreadable
 from app.etl.sources.errors import SourceNoFiles
-from app.etl.sources.paths import containing_root, glob_files
+from app.etl.sources.files.paths import containing_root, glob_files
 from app.etl.sources.templates import render
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from app.etl.sources.config import LocalFiles
+    from app.etl.sources.files.location import LocalFiles
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,13 @@ import polars as pl
 
 from app.errors import SourceMalformed
 from app.etl.sources.batching import rebatch
-from app.etl.sources.csv import final_schema
 from app.etl.sources.errors import located
 from app.etl.sources.flatten import as_text, flatten_structs
-from app.etl.sources.http_fetch import Fetched, fetch
-from app.etl.sources.http_pages import PageAnswer, PageRequest, Pages, at_path
-from app.etl.sources.json_format import sample_schema
+from app.etl.sources.http.fetch import Fetched, fetch
+from app.etl.sources.http.pages import PageAnswer, PageRequest, Pages, at_path
 from app.etl.sources.netguard import guarded_transport
 from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN
-from app.etl.sources.reconcile import conform
+from app.etl.sources.reconcile import conform, final_schema, sample_schema
 from app.etl.sources.secrets import REDACTED, SecretRef
 from app.etl.sources.templates import render
 from app.json_depth import JsonTooDeep, check_json_depth
@@ -29,8 +27,8 @@ from app.json_depth import JsonTooDeep, check_json_depth
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from app.etl.sources.config import HttpSource
-    from app.etl.sources.http_options import HttpOptions
+    from app.etl.sources.http.config import HttpSource
+    from app.etl.sources.http.options import HttpOptions
     from app.etl.sources.reader import ReadContext
 
 _MAX_REDIRECTS = 5

@@ -1,28 +1,26 @@
-"""The CSV format: a schema from the header and a sample, then the rows in whole-record blocks."""
+"""The `csv` kind: a schema from the header and a sample, then the rows in whole-record blocks."""
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import polars as pl
+from pydantic import Field
 
-from app.errors import SourceInvalid, SourceMalformed, SourceUnreadable
-from app.etl.sources.config import CsvSource
-from app.etl.sources.csv_chunks import Chunk, iter_chunks
-from app.etl.sources.csv_diagnose import describe_failure
-from app.etl.sources.csv_header import check_header
-from app.etl.sources.csv_rows import with_row_reasons
-from app.etl.sources.reader import REASON_COLUMN, ROW_COLUMN
+from app.errors import SourceMalformed
+from app.etl.sources.files.config import FileSource
+from app.etl.sources.files.csv_chunks import Chunk, iter_chunks
+from app.etl.sources.files.csv_diagnose import describe_failure
+from app.etl.sources.files.csv_header import check_header
+from app.etl.sources.files.csv_rows import with_row_reasons
+from app.etl.sources.files.options import CsvOptions
+from app.etl.sources.reader import ROW_COLUMN
 from app.etl.sources.temporal import infer_temporal_types, parse_temporal, text_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from app.etl.sources.config import SourceConfig
-    from app.etl.sources.options import CsvOptions
+    from app.etl.sources.files.format import FileFormat
 
 # Types are inferred from this much of the file; later values must fit them.
 SAMPLE_BYTES = 4 * 1024 * 1024
@@ -174,52 +172,28 @@ def _read_header(handle: BinaryIO, options: CsvOptions) -> bytes:
     return line.removeprefix(_BOM)
 
 
-def final_schema(schema: pl.Schema) -> pl.Schema:
-    """`schema` with columns no value typed (`Null`) read as String."""
-    return pl.Schema({name: pl.String() if d == pl.Null else d for name, d in schema.items()})
+class CsvFormat:
+    seekable = False
+    row_label = "line"
+
+    def __init__(self, options: CsvOptions) -> None:
+        self._options = options
+
+    def sample(self, handle: BinaryIO) -> pl.Schema:
+        return sample_csv_schema(handle, self._options)
+
+    def frames(
+        self, handle: BinaryIO, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
+    ) -> Iterator[pl.DataFrame]:
+        # Parsed straight into the reconciled types (an Int column of a glob whose other
+        # files hold floats is read as Float64), in this file's own column order.
+        parse = pl.Schema({name: target[name] for name in file_schema})
+        return csv_frames(handle, self._options, parse, batch_rows)
 
 
-# --- one local file, synchronously (the previews and services still call these) --------
+class CsvSource(FileSource):
+    kind: Literal["csv"] = "csv"
+    options: CsvOptions = Field(default_factory=CsvOptions)
 
-
-def read_csv_schema(config: SourceConfig) -> pl.Schema:
-    """Column names from the header and types inferred from a sample of the rows."""
-    source = _single_csv(config)
-    with _open(source.path) as handle:
-        return final_schema(sample_csv_schema(handle, source.options))
-
-
-def iter_csv_batches(
-    config: SourceConfig, batch_rows: int, *, schema: pl.Schema | None = None
-) -> Iterator[pl.DataFrame]:
-    """Stream the file as DataFrames of at most `batch_rows` rows, typed by `schema`."""
-    if batch_rows < 1:
-        raise ValueError("batch_rows must be at least 1")
-    source = _single_csv(config)
-    schema = schema or read_csv_schema(source)
-    with _open(source.path) as handle:
-        for frame in csv_frames(handle, source.options, schema, batch_rows):
-            yield from frame.drop(ROW_COLUMN, REASON_COLUMN, strict=False).iter_slices(batch_rows)
-
-
-def _single_csv(config: SourceConfig) -> CsvSource:
-    if not isinstance(config, CsvSource):
-        raise SourceInvalid(f"a {config.kind} source is read through open_reader")
-    return config
-
-
-@contextmanager
-def _open(path: Path) -> Iterator[BinaryIO]:
-    # The path was confined when the source was parsed; a symlink planted since then
-    # must not redirect the read.
-    if os.path.realpath(path) != str(path):
-        raise SourceInvalid(
-            f"{path} is not a resolved path (a link, or relative); parse the source again"
-        )
-    try:
-        with Path(path).open("rb") as handle:
-            yield handle
-    except OSError as error:  # opening, or reading later: either way the file is unreadable
-        raise SourceUnreadable(
-            f"cannot read {path}: {error.strerror or error}", details={"path": str(path)}
-        ) from None
+    def file_format(self) -> FileFormat:
+        return CsvFormat(self.options)

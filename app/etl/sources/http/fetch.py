@@ -14,7 +14,7 @@ from app.etl.sources.errors import SourceRequestFailed, SourceUnavailable
 from app.retry import full_jitter
 
 if TYPE_CHECKING:
-    from app.etl.sources.http_options import HttpOptions
+    from app.etl.sources.http.options import HttpOptions
 
 
 @dataclass(frozen=True)
@@ -52,34 +52,49 @@ async def fetch(
     client: httpx.AsyncClient, request: httpx.Request, options: HttpOptions, shown: str
 ) -> Fetched:
     """A successful response to `request`, read whole; `shown` names it in errors."""
-    problem = ""
+    failed = _Failed("no attempt")
     for attempt in range(1, options.max_attempts + 1):
-        wait: float | None = None
-        try:
-            response = await client.send(request, stream=True)
-            try:
-                if response.status_code == 429 or response.status_code >= 500:
-                    problem = f"HTTP {response.status_code} {response.reason_phrase}"
-                    wait = retry_after(response.headers.get("Retry-After"))
-                else:
-                    content = await _body(response, options, shown)
-                    link = response.links.get("next", {}).get("url")
-                    return Fetched(content, str(response.url), link)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException:
-            problem = f"no answer within {options.timeout_seconds:g} s"
-        except httpx.TooManyRedirects:
-            raise SourceRequestFailed(f"{shown}: too many redirects") from None
-        except httpx.TransportError as error:
-            problem = f"connection failed ({error or type(error).__name__})"
-        if attempt == options.max_attempts:
-            break
-        await _pause(wait, attempt, options, shown, problem)
+        outcome = await _attempt(client, request, options, shown)
+        if isinstance(outcome, Fetched):
+            return outcome
+        failed = outcome
+        if attempt < options.max_attempts:
+            await _pause(failed.wait, attempt, options, shown, failed.problem)
     raise SourceUnavailable(
-        f"{shown}: {problem} after {options.max_attempts} attempts",
+        f"{shown}: {failed.problem} after {options.max_attempts} attempts",
         details={"url": shown, "attempts": options.max_attempts},
     )
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A try a later one may cure: what went wrong, and the server's Retry-After if any."""
+
+    problem: str
+    wait: float | None = None
+
+
+async def _attempt(
+    client: httpx.AsyncClient, request: httpx.Request, options: HttpOptions, shown: str
+) -> Fetched | _Failed:
+    """One try: the response, a transient failure, or a refusal raised at once."""
+    try:
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code == 429 or response.status_code >= 500:
+                problem = f"HTTP {response.status_code} {response.reason_phrase}"
+                return _Failed(problem, retry_after(response.headers.get("Retry-After")))
+            content = await _body(response, options, shown)
+            link = response.links.get("next", {}).get("url")
+            return Fetched(content, str(response.url), link)
+        finally:
+            await response.aclose()
+    except httpx.TimeoutException:
+        return _Failed(f"no answer within {options.timeout_seconds:g} s")
+    except httpx.TooManyRedirects:
+        raise SourceRequestFailed(f"{shown}: too many redirects") from None
+    except httpx.TransportError as error:
+        return _Failed(f"connection failed ({error or type(error).__name__})")
 
 
 async def _pause(

@@ -1,0 +1,1 @@
+"""The http kind: JSON pages from an API, paginated, retried, behind the private-address guard."""

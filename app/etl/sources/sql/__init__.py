@@ -1,0 +1,1 @@
+"""The sql kind: one read-only SELECT on PostgreSQL, streamed through a server-side cursor."""
