@@ -137,6 +137,17 @@ class WarehouseUnavailable(_StorageFailure, Transient):
     client_hint = "the warehouse is unavailable; retry shortly"
 
 
+class RunTakenAway(DataFlowError, Terminal):
+    """This attempt of a run does not own the run any more: the reaper took it back when
+    its lease ran out, or a later attempt claimed the run or its warehouse load.
+
+    The worker holding the stale attempt stops at once and writes nothing more: not the
+    run's end (the owner records that), not its staging (the owner's batches are there).
+    Raised by every fence a run passes (the run row, its lease, its load's ledger)."""
+
+    code = "RUN_TAKEN_AWAY"
+
+
 class InvalidTransition(DataFlowError, Terminal):
     code = "INVALID_TRANSITION"
     client_error = True

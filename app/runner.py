@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.analytics.hooks import after_successful_load
 from app.db import session_scope
-from app.errors import DataFlowError
-from app.etl.engine import LoadResult, discard_run, run_pipeline
+from app.errors import DataFlowError, RunTakenAway
+from app.etl.engine import LoadResult, RunContext, discard_run, run_pipeline
 from app.etl.sources import parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import PipelineSpec, parse_spec
 from app.etl.steps_table import JoinStep
 from app.etl.warehouse import open_warehouse
+from app.event_types import STAGE_EVENTS, RunFinished, RunRetrying, RunStarted, StageFinished
 from app.events import publish_changes
 from app.faults import error_code, error_message, is_transient
 from app.models.base import utcnow
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
     from app.config import Settings
     from app.etl.sources import SourceConfig
+    from app.event_types import Event
     from app.models.pipeline_version import PipelineVersion
     from app.models.source import Source
 
@@ -49,14 +52,12 @@ Enqueue = Callable[[str, float], Awaitable[None]]
 T = TypeVar("T")
 
 _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_filtered")
+# What a run's end writes on the run itself (besides its status): its error or counts.
+_FINAL = ("error_code", "error_message", *_COUNTERS)
 
 
-class RunInterrupted(Exception):
-    """This worker must stop: the run was cancelled, or another worker owns it now."""
-
-    def __init__(self, run_id: str, cancelled: bool) -> None:
-        super().__init__(run_id)
-        self.cancelled = cancelled
+class _CancelNoticed(Exception):
+    """The run was cancelled: the engine stops between batches and undoes its load."""
 
 
 class RunTimedOut(DataFlowError):
@@ -72,12 +73,13 @@ class RunRecorder:
         self.run_id = run.id
         self.attempt = run.attempt
 
-    async def emit(self, kind: str, stage: str | None, payload: dict[str, Any]) -> None:
+    async def emit(self, event: Event) -> None:
+        payload = event.to_payload()
         values: dict[str, Any] = {key: payload[key] for key in _COUNTERS if key in payload}
-        if stage is not None and kind in {"stage_started", "progress"}:
-            values["stage"] = stage
+        if event.stage is not None and isinstance(event, STAGE_EVENTS):
+            values["stage"] = event.stage.value
         # Once the load has committed, a late cancel cannot undo it: record the end.
-        committed = kind == "stage_finished" and stage == "load"
+        committed = isinstance(event, StageFinished) and event.load_committed
         async with session_scope(self.settings) as session:
             run = await run_service.record_progress(
                 session=session,
@@ -87,40 +89,37 @@ class RunRecorder:
                 while_cancelling=committed,
             )
             if run is None:
-                raise RunInterrupted(self.run_id, await self._cancelled(session))
-            stored = await event_service.append(
-                session=session, run_id=self.run_id, kind=kind, stage=stage, payload=payload
-            )
+                raise await self._why_stopped(session)
+            stored = await event_service.append(session=session, run_id=self.run_id, event=event)
         await publish_changes(self.settings, run, [stored])
+
+    async def _why_stopped(self, session: AsyncSession) -> Exception:
+        if await self._cancelled(session):
+            return _CancelNoticed(self.run_id)
+        return RunTakenAway(f"run {self.run_id}: attempt {self.attempt} no longer holds it")
 
     async def _cancelled(self, session: AsyncSession) -> bool:
         run = await run_service.get(session=session, run_id=self.run_id)
         return run.attempt == self.attempt and run.status is RunStatus.CANCELLING
 
-    async def finish(self, status: RunStatus, values: dict[str, Any]) -> bool:
-        """End the run; False when it was not this attempt's to end any more."""
-        return await _once_more_if_transient(lambda: self._finish(status, values))
+    async def finish(self, event: RunFinished) -> bool:
+        """End the run as `event` says; False when it was not this attempt's to end any more."""
+        return await _once_more_if_transient(lambda: self._finish(event))
 
-    async def _finish(self, status: RunStatus, values: dict[str, Any]) -> bool:
-        payload = {"status": status.value, "attempt": self.attempt, **values}
+    async def _finish(self, event: RunFinished) -> bool:
+        values = {key: value for key, value in event.to_payload().items() if key in _FINAL}
         async with session_scope(self.settings) as session:
             run = await run_service.finish(
                 session=session,
                 run_id=self.run_id,
                 attempt=self.attempt,
-                status=status,
+                status=RunStatus(event.status),
                 values=values,
             )
             if run is None:
                 logger.warning("run %s: not ours to finish any more", self.run_id)
                 return False
-            stored = await event_service.append(
-                session=session,
-                run_id=self.run_id,
-                kind="run_finished",
-                stage=None,
-                payload=payload,
-            )
+            stored = await event_service.append(session=session, run_id=self.run_id, event=event)
         await publish_changes(self.settings, run, [stored])
         return True
 
@@ -141,17 +140,16 @@ class RunRecorder:
             )
             if run is None:
                 return None
-            payload = {"attempt": run.attempt, "reason": code, "message": message}
-            stored = await event_service.append(
-                session=session,
-                run_id=self.run_id,
-                kind="run_retrying",
-                stage=None,
-                payload=payload,
-            )
+            event = RunRetrying(attempt=run.attempt, reason=code, message=message)
+            stored = await event_service.append(session=session, run_id=self.run_id, event=event)
         await publish_changes(self.settings, run, [stored])
         assert run.not_before is not None
         return max(0.0, (run.not_before - utcnow()).total_seconds())
+
+
+# One fixed pause, not a backoff (there is no third try): long enough for the pool to
+# notice its dead connections and open a fresh one.
+_SECOND_TRY_PAUSE = 0.5
 
 
 async def _once_more_if_transient(write: Callable[[], Awaitable[T]]) -> T:
@@ -164,7 +162,7 @@ async def _once_more_if_transient(write: Callable[[], Awaitable[T]]) -> T:
         if not is_transient(error):
             raise
         logger.warning("metadata write failed (%s); trying once more", error)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(_SECOND_TRY_PAUSE)
         return await write()
 
 
@@ -181,15 +179,25 @@ async def _claim(settings: Settings, run_id: str, worker_id: str, enqueue: Enque
     return claim.run
 
 
-async def _definition(settings: Settings, run: Run) -> tuple[Pipeline, PipelineVersion, Source]:
-    """The pipeline, its spec as it was when the run was triggered, and its source."""
+@dataclass(frozen=True)
+class _Definition:
+    """What a run runs: its pipeline, the pipeline's version (the spec as it was when the
+    run was triggered) and that version's source."""
+
+    pipeline: Pipeline
+    version: PipelineVersion
+    source: Source
+
+
+async def _definition(settings: Settings, run: Run) -> _Definition:
+    """The run's definition, read once when the run starts."""
     async with session_scope(settings) as session:
         pipeline = await session.get(Pipeline, run.pipeline_id)
         assert pipeline is not None  # runs keep their pipeline: deletes are soft
         versions = await pipeline_service.versions(session=session, pipeline_id=pipeline.id)
         version = next(v for v in versions if v.version == run.pipeline_version)
         source = await source_service.get(session=session, source_id=version.source_id)
-        return pipeline, version, source
+        return _Definition(pipeline, version, source)
 
 
 async def _join_sources(
@@ -209,33 +217,28 @@ async def _join_sources(
 
 
 async def _load(
-    settings: Settings,
-    run: Run,
-    pipeline: Pipeline,
-    version: PipelineVersion,
-    source: Source,
-    recorder: RunRecorder,
+    settings: Settings, run: Run, definition: _Definition, recorder: RunRecorder
 ) -> LoadResult:
-    spec = parse_spec(version.spec)
+    spec, source = parse_spec(definition.version.spec), definition.source
+    max_attempts = definition.pipeline.max_attempts
     policy = SourcePolicy.from_settings(settings)
-    config = parse_source(source.kind, source.uri, source.options, policy)
+    context = RunContext(
+        run_id=run.id,
+        spec=spec,
+        source=parse_source(source.kind, source.uri, source.options, policy),
+        events=recorder.emit,
+        attempt=run.attempt,
+        pipeline_id=run.pipeline_id,
+        params=run.params,
+        join_sources=await _join_sources(settings, spec, policy),
+        batch_rows=settings.etl_batch_rows,
+        backfill=run.backfill_id is not None,
+        # Committed batches are kept only when this run will get another attempt.
+        retryable=lambda error: is_transient(error) and run.attempt < max_attempts,
+    )
     warehouse = open_warehouse(settings.warehouse_target)
     try:
-        return await run_pipeline(
-            source=config,
-            spec=spec,
-            warehouse=warehouse,
-            run_id=run.id,
-            emit=recorder.emit,
-            batch_rows=settings.etl_batch_rows,
-            params=run.params,
-            pipeline_id=run.pipeline_id,
-            attempt=run.attempt,
-            join_sources=await _join_sources(settings, spec, policy),
-            # Committed batches are kept only when this run will get another attempt.
-            retryable=lambda error: is_transient(error) and run.attempt < pipeline.max_attempts,
-            backfill=run.backfill_id is not None,
-        )
+        return await run_pipeline(context, warehouse)
     finally:
         await warehouse.close()
 
@@ -251,10 +254,6 @@ async def discard_staging(settings: Settings, run_id: str, attempt: int) -> None
         logger.warning("run %s: could not clear its staging data", run_id, exc_info=True)
     finally:
         await warehouse.close()
-
-
-class LeaseTakenBack(Exception):
-    """The reaper (or another worker) took the run back while this worker held it."""
 
 
 async def _keep_lease(settings: Settings, run: Run, work: asyncio.Task[Any]) -> None:
@@ -277,16 +276,12 @@ async def _keep_lease(settings: Settings, run: Run, work: asyncio.Task[Any]) -> 
 
 
 async def _supervised(
-    settings: Settings,
-    run: Run,
-    pipeline: Pipeline,
-    version: PipelineVersion,
-    source: Source,
-    recorder: RunRecorder,
+    settings: Settings, run: Run, definition: _Definition, recorder: RunRecorder
 ) -> LoadResult:
     """The load, under the pipeline's timeout and the run's lease."""
-    await recorder.emit("run_started", None, {"attempt": run.attempt, "worker": run.worker_id})
-    work = asyncio.create_task(_load(settings, run, pipeline, version, source, recorder))
+    await recorder.emit(RunStarted(attempt=run.attempt, worker=run.worker_id or ""))
+    pipeline = definition.pipeline
+    work = asyncio.create_task(_load(settings, run, definition, recorder))
     keeper = asyncio.create_task(_keep_lease(settings, run, work))
     try:
         done, _ = await asyncio.wait({work}, timeout=pipeline.timeout_seconds)
@@ -296,7 +291,7 @@ async def _supervised(
             limit = pipeline.timeout_seconds
             raise RunTimedOut(f"the run took longer than the pipeline's timeout of {limit} s")
         if work.cancelled():
-            raise LeaseTakenBack(run.id)
+            raise RunTakenAway(f"run {run.id}: the lease of attempt {run.attempt} was taken back")
         return work.result()
     finally:
         keeper.cancel()
@@ -320,15 +315,16 @@ async def _failed(
         logger.info("run %s failed: %s", run.id, error)
     else:
         logger.error("run %s failed", run.id, exc_info=error)
-    values = {"error_code": error_code(error), "error_message": error_message(error)}
-    if not await recorder.finish(RunStatus.FAILED, values):
+    failed = RunFinished(
+        status=RunStatus.FAILED.value,
+        attempt=run.attempt,
+        error_code=error_code(error),
+        error_message=error_message(error),
+    )
+    if not await recorder.finish(failed):
         return None  # another attempt owns the run now: its staging is not ours
     await discard_staging(recorder.settings, run.id, run.attempt)
     return RunStatus.FAILED
-
-
-def _counts(result: LoadResult) -> dict[str, Any]:
-    return {key: getattr(result, key) for key in _COUNTERS}
 
 
 async def execute_run(
@@ -341,27 +337,42 @@ async def execute_run(
         return None
     recorder = RunRecorder(settings, run)
     try:
-        pipeline, version, source = await _definition(settings, run)
+        definition = await _definition(settings, run)
     except Exception as error:  # its source was deleted, or the database is away
         return await _failed(recorder, run, run.attempt + 1, error, enqueue)
     try:
-        result = await _supervised(settings, run, pipeline, version, source, recorder)
-    except LeaseTakenBack:
+        result = await _supervised(settings, run, definition, recorder)
+    except RunTakenAway as lost:
+        logger.warning("%s; stopping without writes", lost.message)
         return None
-    except RunInterrupted as stop:
-        if not stop.cancelled:
-            logger.warning("run %s: lost to another worker; stopping without writes", run_id)
-            return None
-        # The engine aborted the load: the warehouse is as it was before the run.
-        if not await recorder.finish(RunStatus.CANCELLED, {}):
-            return None
-        await discard_staging(settings, run_id, run.attempt)
-        return RunStatus.CANCELLED
+    except _CancelNoticed:
+        return await _end_cancelled(recorder, run)
     except Exception as error:
-        return await _failed(recorder, run, pipeline.max_attempts, error, enqueue)
-    await _refresh_analytics(settings, pipeline, version)
-    await recorder.finish(RunStatus.SUCCEEDED, _counts(result))
+        return await _failed(recorder, run, definition.pipeline.max_attempts, error, enqueue)
+    await _refresh_analytics(settings, definition.pipeline, definition.version)
+    await recorder.finish(_succeeded(run, result))
     return RunStatus.SUCCEEDED
+
+
+def _succeeded(run: Run, result: LoadResult) -> RunFinished:
+    return RunFinished(
+        status=RunStatus.SUCCEEDED.value,
+        attempt=run.attempt,
+        rows_read=result.rows_read,
+        rows_written=result.rows_written,
+        rows_rejected=result.rows_rejected,
+        rows_filtered=result.rows_filtered,
+    )
+
+
+async def _end_cancelled(recorder: RunRecorder, run: Run) -> RunStatus | None:
+    """The engine aborted the load: the warehouse is as it was before the run."""
+    if not await recorder.finish(
+        RunFinished(status=RunStatus.CANCELLED.value, attempt=run.attempt)
+    ):
+        return None
+    await discard_staging(recorder.settings, run.id, run.attempt)
+    return RunStatus.CANCELLED
 
 
 async def _refresh_analytics(

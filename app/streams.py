@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.db import session_scope
 from app.errors import InvalidInput
+from app.event_types import EventKind
 from app.events import get_event_bus, run_events_channel, run_updates_channel
 from app.models.run import Run, RunEvent
 from app.pubsub import RESYNC, put_nowait_or_drop
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.pubsub import Queue
 
-FINISHED = "run_finished"
+FINISHED = EventKind.RUN_FINISHED
 # After a whole period without a live message the log is checked anyway. Gaps are found
 # by the next message's `previous_id`, and a Redis outage by the bus (RESYNC); this only
 # catches a lost *last* message (e.g. a run_finished whose publish failed), so it can be

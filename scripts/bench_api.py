@@ -195,6 +195,7 @@ class Deliveries:
         self.errors: list[str] = []
         self.subscribed, self.warmed = asyncio.Event(), asyncio.Event()
         self._counts = {"subscribed": 0, "warmed": 0}
+        self.sent_at: dict[int, float] = {}  # event number -> when it was sent (this process)
 
     def _arrived(self, name: str, event: asyncio.Event) -> None:
         self._counts[name] += 1
@@ -202,10 +203,11 @@ class Deliveries:
             event.set()
 
     def delivered(self, payload: dict[str, Any]) -> None:
-        if payload["n"] < 0:
+        # A progress event numbered by its `batches` count; -1 is the barrier.
+        if payload["batches"] < 0:
             self._arrived("warmed", self.warmed)
         else:
-            self.latencies.append(time.time() - payload["sent_at"])
+            self.latencies.append(time.time() - self.sent_at[payload["batches"]])
 
     def on_ack(self) -> None:
         self._arrived("subscribed", self.subscribed)
@@ -233,20 +235,17 @@ async def _running_run(settings: Settings) -> str:
     return run.id
 
 
-async def _publish(settings: Settings, run_id: str, index: int) -> None:
-    """Store and publish one event, as a worker does."""
+async def _publish(settings: Settings, run_id: str, index: int, deliveries: Deliveries) -> None:
+    """Store and publish one load progress event, as a worker does, numbered by `batches`."""
     from app.db import session_scope
+    from app.event_types import Progress, Stage
     from app.events import publish_changes
     from app.services import run_events as event_service
 
+    event = Progress(stage=Stage.LOAD, rows_read=0, rows_rejected=0, batches=index)
+    deliveries.sent_at[index] = time.time()
     async with session_scope(settings) as session:
-        stored = await event_service.append(
-            session=session,
-            run_id=run_id,
-            kind="progress",
-            stage="load",
-            payload={"sent_at": time.time(), "n": index},
-        )
+        stored = await event_service.append(session=session, run_id=run_id, event=event)
     await publish_changes(settings, None, [stored])
 
 
@@ -293,11 +292,11 @@ async def fanout(
     deliveries = Deliveries(subscribers)
     protocols = await _subscribe_all(base, token, run_id, events, deliveries)
     await asyncio.wait_for(deliveries.subscribed.wait(), 120)
-    await _publish(settings, run_id, -1)
+    await _publish(settings, run_id, -1, deliveries)
     await asyncio.wait_for(deliveries.warmed.wait(), 120)
     cpu_before = cpu_seconds(server_pid)
     for index in range(events):
-        await _publish(settings, run_id, index)
+        await _publish(settings, run_id, index, deliveries)
         await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*(p.done.wait() for p in protocols)), 120)
     cpu_after = cpu_seconds(server_pid)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 
-from app.etl.engine import run_pipeline
+from app.etl.engine import RunContext, run_pipeline
 from app.etl.sources import parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
@@ -36,6 +36,8 @@ from scripts.machine import describe as describe_machine
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from multiprocessing.connection import Connection
+
+    from app.event_types import Event
 
 TABLE = "bench_orders"
 SPEC = {
@@ -149,19 +151,19 @@ async def _pipeline(
     warehouse = open_warehouse(target)
     spec = parse_spec({**SPEC, "destination": {"table": TABLE, "mode": mode}})
 
-    async def ignore(kind: str, stage: str, payload: dict[str, Any]) -> None:
-        del kind, stage, payload
+    async def ignore(event: Event) -> None:
+        del event
 
     async def once() -> tuple[int, int, float]:
         started = time.perf_counter()
-        result = await run_pipeline(
-            source=source,
-            spec=spec,
-            warehouse=warehouse,
+        run = RunContext(
             run_id=f"bench-{time.time_ns()}",
-            emit=ignore,
+            spec=spec,
+            source=source,
+            events=ignore,
             batch_rows=batch_rows,
         )
+        result = await run_pipeline(run, warehouse)
         return result.rows_read, result.rows_written, time.perf_counter() - started
 
     try:

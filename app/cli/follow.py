@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from app.cli.app import EXIT_CANCELLED, EXIT_ERROR
 from app.cli.output import duration, err, status
+from app.event_types import EventKind
 
 if TYPE_CHECKING:
     from app.client import DataFlowClient
@@ -37,12 +38,12 @@ class _Tally:
 
     def take(self, event: RunEvent) -> None:
         at = datetime.fromisoformat(event["at"])
-        if event["kind"] == "run_started":
+        if event["kind"] == EventKind.RUN_STARTED:
             self.started, self.stage = at, "started"
         payload = event["payload"]
-        if event["stage"] and event["kind"] in {"stage_started", "progress"}:
+        if event["stage"] and event["kind"] in {EventKind.STAGE_STARTED, EventKind.PROGRESS}:
             self.stage = event["stage"]
-        if event["kind"] in {"run_finished", "run_retrying"}:
+        if event["kind"] in {EventKind.RUN_FINISHED, EventKind.RUN_RETRYING}:
             self.stage = str(payload.get("status") or "retrying")
         self.rows_read = int(payload.get("rows_read", self.rows_read))
         self.rows_written = int(payload.get("rows_written", self.rows_written))
@@ -82,17 +83,17 @@ def follow(api: DataFlowClient, run_id: str, after: str | None = None) -> Run:
 def describe(event: RunEvent) -> str | None:
     """A line for the events worth a line of their own (not every progress tick)."""
     kind, payload, stage = event["kind"], event["payload"], escape(event["stage"] or "")
-    if kind == "stage_started":
+    if kind == EventKind.STAGE_STARTED:
         return f"  {stage} started"
-    if kind == "stage_finished":
+    if kind == EventKind.STAGE_FINISHED:
         counts = ", ".join(f"{payload[k]:,} rows {v}" for k, v in _COUNTERS.items() if k in payload)
         return f"  {stage} finished" + (f": {counts}" if counts else "")
-    if kind == "run_retrying":
+    if kind == EventKind.RUN_RETRYING:
         reason = escape(f"{payload.get('reason')}: {payload.get('message')}")
         return (
             f"  [yellow]attempt failed, retrying as attempt {payload.get('attempt')}:[/] {reason}"
         )
-    if kind == "cancel_requested":
+    if kind == EventKind.CANCEL_REQUESTED:
         return "  [yellow]cancel requested[/]"
     return None
 

@@ -60,11 +60,7 @@ class BatchProcessor:
 
     def head(self, raw: pl.DataFrame) -> Processed:
         """Contract, watermark and the streaming steps; location columns still there."""
-        clean, rejects = (
-            split_rows(raw, self._source_rules)
-            if self._source_rules
-            else (raw, pl.DataFrame(schema=REJECT_SCHEMA))
-        )
+        clean, rejects = split_rows(raw, self._source_rules)
         self._check_bad_rows(rejects)
         cursor_max = batch_maximum(clean, self._cursor) if self._cursor else None
         if self._watermark is not None and self._cursor in clean.columns:

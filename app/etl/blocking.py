@@ -29,16 +29,13 @@ from app.etl.sources.threads import finish_in_thread
 from app.etl.streaming import Counters
 from app.etl.transform import compile_steps, failure
 from app.etl.warehouse.protocol import BatchStats
+from app.event_types import Progress, Stage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator
 
     from app.etl.batches import BatchProcessor, Processed
-    from app.etl.step_base import StepContext
-    from app.etl.steps import Step
-    from app.etl.warehouse import TableLoad
-
-    EventSink = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+    from app.etl.context import DriveContext, StepPlan
 
 
 class Spill:
@@ -65,21 +62,20 @@ class Spill:
             cursor_max=_larger(totals.cursor_max, stats.cursor_max),
         )
 
-    def run_tail(self, tail: list[Step], context: StepContext, offset: int) -> int:
+    def run_tail(self, steps: StepPlan) -> int:
         """Run the blocking steps over every part into `result.ipc`; its row count."""
+        tail, context = steps.tail, steps.context
         plan = compile_steps(tail, context)(pl.scan_ipc(self.parts))
         try:
             plan.sink_ipc(self.result, engine="streaming")
         except pl.exceptions.PolarsError as error:
+            offset = len(steps.head)  # a failing step is named by its place in the spec
             raise failure(tail, pl.scan_ipc(self.parts), error, context, offset) from error
         return int(pl.scan_ipc(self.result).select(pl.len()).collect().item())
 
     @property
     def result(self) -> Path:
         return self.folder / "result.ipc"
-
-    def rejects_total(self) -> int:
-        return self.totals.rows_rejected
 
     def slice(self, number: int, rows: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         frame = pl.scan_ipc(self.result).slice(number * rows, rows).collect()
@@ -89,37 +85,22 @@ class Spill:
         return frame, rejects
 
 
-async def run_blocking(
-    batches: AsyncIterator[pl.DataFrame],
-    empty: pl.DataFrame,
-    processor: BatchProcessor,
-    load: TableLoad,
-    emit: EventSink,
-    *,
-    tail: list[Step],
-    offset: int,
-    context: StepContext,
-    batch_rows: int,
-) -> Counters:
+async def run_blocking(batches: AsyncIterator[pl.DataFrame], drive: DriveContext) -> Counters:
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="dataflow-stage-"))
     try:
         spill = Spill(folder)
-        await _spill_input(batches, empty, processor, spill, emit)
-        output = await finish_in_thread(spill.run_tail, tail, context, offset)
-        return await _load_result(spill, output, processor, load, emit, batch_rows)
+        await _spill_input(batches, drive, spill)
+        output = await finish_in_thread(spill.run_tail, drive.plan)
+        return await _load_result(spill, output, drive)
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
 
 
 async def _spill_input(
-    batches: AsyncIterator[pl.DataFrame],
-    empty: pl.DataFrame,
-    processor: BatchProcessor,
-    spill: Spill,
-    emit: EventSink,
+    batches: AsyncIterator[pl.DataFrame], drive: DriveContext, spill: Spill
 ) -> None:
     def head_and_spill(raw: pl.DataFrame) -> None:
-        spill.add(processor.head(raw))
+        spill.add(drive.processor.head(raw))
 
     seen = False
     try:
@@ -127,10 +108,12 @@ async def _spill_input(
             seen = True
             await finish_in_thread(head_and_spill, raw)
             totals = spill.totals
-            await emit(
-                "progress",
-                "transform",
-                {"rows_read": totals.rows_read, "rows_rejected": totals.rows_rejected},
+            await drive.run.events(
+                Progress(
+                    stage=Stage.TRANSFORM,
+                    rows_read=totals.rows_read,
+                    rows_rejected=totals.rows_rejected,
+                )
             )
     finally:
         close = getattr(batches, "aclose", None)
@@ -138,18 +121,11 @@ async def _spill_input(
             await close()
     if not seen:
         # The tail needs at least one part to know the columns.
-        await finish_in_thread(head_and_spill, empty)
+        await finish_in_thread(head_and_spill, drive.empty)
 
 
-async def _load_result(
-    spill: Spill,
-    output: int,
-    processor: BatchProcessor,
-    load: TableLoad,
-    emit: EventSink,
-    batch_rows: int,
-) -> Counters:
-    totals = spill.totals
+async def _load_result(spill: Spill, output: int, drive: DriveContext) -> Counters:
+    totals, load, batch_rows = spill.totals, drive.load, drive.run.batch_rows
     count = max(math.ceil(output / batch_rows), math.ceil(totals.rows_rejected / batch_rows), 1)
     counters = Counters()
     for number in range(count):
@@ -163,11 +139,11 @@ async def _load_result(
             counters.add(stored, resumed=True)
         else:
             stats, frame, rejects = await finish_in_thread(
-                _slice_stats, spill, processor, number, batch_rows, output
+                _slice_stats, spill, drive.processor, number, batch_rows, output
             )
             await load.write_batch(number, frame, rejects=rejects, stats=stats)
             counters.add(stats)
-        await emit("progress", "load", counters.payload())
+        await drive.run.events(counters.progress())
     return counters
 
 

@@ -69,20 +69,33 @@ class RowRules:
 
 def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows that keep the rules, cast to the declared types; their rejects)."""
-    schema = frame.schema
     if _plainly_clean(frame, rules):
         return frame, pl.DataFrame(schema=REJECT_SCHEMA)
+    flags, reasons = _judgements(frame.schema, rules)
+    casts = _casts(frame.schema, rules)
+    if not reasons:  # nothing a row could break: every row keeps the rules
+        return _collect(frame.lazy().with_columns(casts)), pl.DataFrame(schema=REJECT_SCHEMA)
+    judged = _collect(
+        frame.lazy()
+        .with_columns(flags)
+        .with_columns(casts)
+        .with_columns(pl.coalesce(reasons).alias(REASON))
+        .drop([flag.meta.output_name() for flag in flags])
+    )
+    bad = judged.get_column(REASON).is_not_null()
+    if not bad.any():
+        return judged.drop(REASON), pl.DataFrame(schema=REJECT_SCHEMA)
+    return judged.filter(~bad).drop(REASON), rejected_rows(frame.filter(bad), judged.filter(bad))
+
+
+def _judgements(schema: pl.Schema, rules: RowRules) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """(flag columns computed on the values as read, before the casts; every reason a
+    row may be rejected for, the first that applies winning)."""
     # Judged on the values as read, before the casts: what the reader found comes first.
     flags = [*_as_read(schema, rules)] + [
         _cast_failure(name, schema[name], dtype).alias(f"_dataflow_bad_{index}")
         for index, (name, dtype) in enumerate(rules.casts.items())
         if name in schema and schema[name] != dtype
-    ]
-    casts = [
-        cast_to(pl.col(name), schema[name], dtype, strict=False).alias(name)
-        if name in schema
-        else pl.lit(None, dtype).alias(name)
-        for name, dtype in rules.casts.items()
     ]
     missing = [
         pl.when(pl.col(name).is_null()).then(pl.lit(rules.required_reason.replace("{}", name)))
@@ -95,26 +108,24 @@ def split_rows(frame: pl.DataFrame, rules: RowRules) -> tuple[pl.DataFrame, pl.D
     ]
     flagged = [pl.col(flag.meta.output_name()) for flag in flags]
     finite = _non_finite(pl.Schema({**schema, **rules.casts}), rules)
-    reasons = flagged + finite + missing + failed
+    return flags, flagged + finite + missing + failed
+
+
+def _casts(schema: pl.Schema, rules: RowRules) -> list[pl.Expr]:
+    """Every declared column at its declared type (null where it is missing)."""
+    return [
+        cast_to(pl.col(name), schema[name], dtype, strict=False).alias(name)
+        if name in schema
+        else pl.lit(None, dtype).alias(name)
+        for name, dtype in rules.casts.items()
+    ]
+
+
+def _collect(plan: pl.LazyFrame) -> pl.DataFrame:
     try:
-        judged = (
-            frame.lazy()
-            .with_columns(flags)
-            .with_columns(casts)
-            .with_columns(
-                pl.coalesce(reasons).alias(REASON)
-                if reasons
-                else pl.lit(None, pl.String).alias(REASON)
-            )
-            .drop([flag.meta.output_name() for flag in flags])
-            .collect()
-        )
+        return plan.collect()
     except pl.exceptions.PolarsError as error:
         raise TransformFailed(f"contract: {first_line(error)}", path=["contract"]) from error
-    bad = judged.get_column(REASON).is_not_null()
-    if not bad.any():
-        return judged.drop(REASON), pl.DataFrame(schema=REJECT_SCHEMA)
-    return judged.filter(~bad).drop(REASON), rejected_rows(frame.filter(bad), judged.filter(bad))
 
 
 def _plainly_clean(frame: pl.DataFrame, rules: RowRules) -> bool:

@@ -15,43 +15,43 @@ of its window `[partition_start, partition_end)`, rejecting rows it read outside
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from app.errors import DataFlowError, Transient
 from app.etl.batches import BatchProcessor
 from app.etl.blocking import run_blocking
+from app.etl.context import DriveContext, EventSink, RunContext, StepPlan
 from app.etl.contract import check_reject_ratio
 from app.etl.join_sides import read_join_sides
 from app.etl.partitions import window_of
-from app.etl.sources.reader import ROW_COLUMN, SOURCE_COLUMN, ReadContext, Watermark, open_reader
+from app.etl.sources.reader import (
+    ROW_COLUMN,
+    SOURCE_COLUMN,
+    ReadContext,
+    SourceReader,
+    Watermark,
+    open_reader,
+)
 from app.etl.step_base import StepContext
-from app.etl.steps_table import LimitStep
 from app.etl.streaming import QUEUE_DEPTH, stream_batches
 from app.etl.transform import split_stages
 from app.etl.validation import validate_against_schema
 from app.etl.warehouse.protocol import LoadOptions, StoredWatermark
+from app.event_types import Stage, StageFinished, StageStarted
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator
 
-    from app.etl.sources import SourceConfig
     from app.etl.spec import PipelineSpec
     from app.etl.streaming import Counters
     from app.etl.warehouse import LoadTotals, TableLoad, Warehouse
     from app.etl.warehouse.protocol import PartitionWindow
 
-__all__ = ["QUEUE_DEPTH", "EventSink", "LoadResult", "discard_run", "run_pipeline"]
+__all__ = ["QUEUE_DEPTH", "EventSink", "LoadResult", "RunContext", "discard_run", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
-
-EventSink = Callable[[str, str, dict[str, Any]], Awaitable[None]]
-"""Receives (kind, stage, payload), e.g. ("progress", "load", {"rows_written": 10})."""
-
-Retryable = Callable[[BaseException], bool]
 
 
 @dataclass
@@ -73,76 +73,60 @@ class LoadResult:
     """The incremental watermark after the run (None without `incremental`)."""
 
 
-async def run_pipeline(
-    *,
-    source: SourceConfig,
-    spec: PipelineSpec,
-    warehouse: Warehouse,
-    run_id: str,
-    emit: EventSink,
-    batch_rows: int = 100_000,
-    params: Mapping[str, Any] | None = None,
-    pipeline_id: str | None = None,
-    attempt: int = 1,
-    join_sources: Mapping[str, SourceConfig] | None = None,
-    retryable: Retryable | None = None,
-    backfill: bool = False,
-) -> LoadResult:
-    """Load `source` through `spec` into the warehouse: all of it, or on failure nothing.
+async def run_pipeline(run: RunContext, warehouse: Warehouse) -> LoadResult:
+    """Load the run's source through its spec into the warehouse: all of it, or on
+    failure nothing.
 
     Raises the DataFlowError behind a failure (SOURCE_MALFORMED, CONTRACT_VIOLATION...)
-    after the load was undone, so the table is exactly as before. When `retryable(error)`
-    says a retry may help (default: the error is Transient), the batches committed so far
-    are kept for the next attempt of the same `run_id` to resume from; otherwise they are
-    discarded. Call `discard_run` for a run that will not be retried after all.
+    after the load was undone, so the table is exactly as before. When
+    `run.retryable(error)` says a retry may help (default: `app.faults.is_transient`),
+    the batches committed so far are kept for the next attempt of the same run id to
+    resume from; otherwise they are discarded. Call `discard_run` for a run that will
+    not be retried after all.
 
-    A `backfill` run ignores the incremental watermark and leaves it where it was.
+    A backfill run ignores the incremental watermark and leaves it where it was.
     """
-    destination = spec.destination
-    window = (
-        window_of(destination.partition_column, params or {})
-        if destination.mode == "replace_partition" and destination.partition_column
-        else None
-    )
-    await emit("stage_started", "extract", {})
-    await emit("stage_started", "transform", {})
-    await emit("stage_started", "load", {"table": destination.table, "mode": destination.mode})
-    load = await warehouse.begin_load(
-        table=destination.table,
-        mode=destination.mode,
-        run_id=run_id,
-        options=load_options(spec, pipeline_id or "", attempt, backfill=backfill, window=window),
-    )
+    await _announce_stages(run)
+    load = await _begin_load(run, warehouse)
     if load.applied is not None:
         # An earlier attempt applied this run; applying it again would duplicate it.
         result = _result(load.applied, 0)
     else:
         try:
-            result = await _load(
-                load,
-                source,
-                spec,
-                warehouse,
-                emit,
-                _Run(batch_rows, params or {}, join_sources or {}, not backfill, window),
-            )
+            result = await _load(run, warehouse, load)
         except BaseException as error:
-            await _release(load, error, retryable, run_id)
+            await _release(load, error, run)
             raise
-    await emit("stage_finished", "load", {"rows_written": result.rows_written})
+    await run.events(StageFinished(stage=Stage.LOAD, rows_written=result.rows_written))
     return result
 
 
-@dataclass(frozen=True)
-class _Run:
-    """What one run adds to the spec: its batch size, params, joined sources, whether
-    it follows the watermark (a backfill does not) and its partition window."""
+async def _announce_stages(run: RunContext) -> None:
+    """The three stages overlap (batches stream through all of them), so all start now."""
+    destination = run.spec.destination
+    await run.events(StageStarted(stage=Stage.EXTRACT))
+    await run.events(StageStarted(stage=Stage.TRANSFORM))
+    await run.events(StageStarted(stage=Stage.LOAD, table=destination.table, mode=destination.mode))
 
-    batch_rows: int
-    params: Mapping[str, Any]
-    join_sources: Mapping[str, SourceConfig]
-    incremental: bool
-    window: PartitionWindow | None
+
+async def _begin_load(run: RunContext, warehouse: Warehouse) -> TableLoad:
+    destination = run.spec.destination
+    return await warehouse.begin_load(
+        table=destination.table,
+        mode=destination.mode,
+        run_id=run.run_id,
+        options=load_options(
+            run.spec, run.pipeline_id, run.attempt, backfill=run.backfill, window=_window(run)
+        ),
+    )
+
+
+def _window(run: RunContext) -> PartitionWindow | None:
+    """The slice of the table a replace_partition run owns, from its params."""
+    destination = run.spec.destination
+    if destination.mode != "replace_partition" or not destination.partition_column:
+        return None
+    return window_of(destination.partition_column, run.params)
 
 
 def load_options(
@@ -168,67 +152,62 @@ def load_options(
     )
 
 
-async def _load(
-    load: TableLoad,
-    source: SourceConfig,
-    spec: PipelineSpec,
-    warehouse: Warehouse,
-    emit: EventSink,
-    run: _Run,
-) -> LoadResult:
-    watermark = _watermark(spec, load) if run.incremental else None
-    reader = open_reader(source, ReadContext(params=run.params, watermark=watermark))
+async def _load(run: RunContext, warehouse: Warehouse, load: TableLoad) -> LoadResult:
+    spec = run.spec
+    watermark = _watermark(spec, load) if not run.backfill else None
+    reader = open_reader(run.source, ReadContext(params=run.params, watermark=watermark))
     try:
-        schema = await reader.schema()
-        sides = await read_join_sides(spec, warehouse, run.join_sources, run.params)
-        join_schemas = {side: frame.collect_schema() for side, frame in sides.items()}
-        # A step that names a missing column fails here, before anything is loaded.
-        validate_against_schema(spec, schema, join_schemas=join_schemas)
-        batches = reader.batches(run.batch_rows)
-        counters = await _drive(batches, _empty(schema), spec, load, emit, sides, run)
+        drive = await _prepare(run, warehouse, load, reader, watermark)
+        counters = await _drive(reader.batches(run.batch_rows), drive)
     finally:
         await reader.aclose()
     check_reject_ratio(spec.contract, counters.rows_read, counters.rows_rejected)
-    await emit("stage_finished", "extract", {"rows_read": counters.rows_read})
-    await emit(
-        "stage_finished",
-        "transform",
-        {"rows_filtered": counters.rows_filtered, "rows_rejected": counters.rows_rejected},
-    )
+    await _finish_stages(run, counters)
     totals = await load.commit()
     return _result(totals, counters.batches_resumed)
 
 
-async def _drive(
-    batches: AsyncIterator[pl.DataFrame],
-    empty: pl.DataFrame,
-    spec: PipelineSpec,
+async def _prepare(
+    run: RunContext,
+    warehouse: Warehouse,
     load: TableLoad,
-    emit: EventSink,
-    sides: Mapping[str, pl.LazyFrame],
-    run: _Run,
-) -> Counters:
-    """Stream when every step is row-wise (or only a trailing limit is not); else spill."""
+    reader: SourceReader,
+    watermark: Watermark | None,
+) -> DriveContext:
+    """Everything the batches need, checked against the source's columns first: a step
+    that names a missing column fails here, before anything is loaded."""
+    spec = run.spec
+    schema = await reader.schema()
+    sides = await read_join_sides(spec, warehouse, run.join_sources, run.params)
+    join_schemas = {side: frame.collect_schema() for side, frame in sides.items()}
+    validate_against_schema(spec, schema, join_schemas=join_schemas)
     head, tail = split_stages(spec.steps)
-    context = StepContext(sides=sides)
-    read_from = _watermark(spec, load) if run.incremental else None
-    watermark = StoredWatermark(read_from.column, read_from.value) if read_from else None
+    plan = StepPlan(head=head, tail=tail, context=StepContext(sides=sides))
     processor = BatchProcessor(
-        spec, steps=head, context=context, watermark=watermark, window=run.window
+        spec,
+        steps=head,
+        context=plan.context,
+        watermark=StoredWatermark(watermark.column, watermark.value) if watermark else None,
+        window=_window(run),
     )
-    if not tail or (len(tail) == 1 and isinstance(tail[0], LimitStep)):
-        limit = tail[0].limit if tail and isinstance(tail[0], LimitStep) else None
-        return await stream_batches(batches, empty, processor, load, emit, limit=limit)
-    return await run_blocking(
-        batches,
-        empty,
-        processor,
-        load,
-        emit,
-        tail=tail,
-        offset=len(head),
-        context=context,
-        batch_rows=run.batch_rows,
+    return DriveContext(run=run, load=load, processor=processor, plan=plan, empty=_empty(schema))
+
+
+async def _drive(batches: AsyncIterator[pl.DataFrame], drive: DriveContext) -> Counters:
+    """Stream when every step is row-wise (or only a trailing limit is not); else spill."""
+    if drive.plan.streams:
+        return await stream_batches(batches, drive)
+    return await run_blocking(batches, drive)
+
+
+async def _finish_stages(run: RunContext, counters: Counters) -> None:
+    await run.events(StageFinished(stage=Stage.EXTRACT, rows_read=counters.rows_read))
+    await run.events(
+        StageFinished(
+            stage=Stage.TRANSFORM,
+            rows_filtered=counters.rows_filtered,
+            rows_rejected=counters.rows_rejected,
+        )
     )
 
 
@@ -258,25 +237,17 @@ def _result(totals: LoadTotals, resumed: int) -> LoadResult:
     )
 
 
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, DataFlowError):
-        return isinstance(error, Transient)
-    return isinstance(error, (ConnectionError, TimeoutError))
-
-
-async def _release(
-    load: TableLoad, error: BaseException, retryable: Retryable | None, run_id: str
-) -> None:
+async def _release(load: TableLoad, error: BaseException, run: RunContext) -> None:
     """Keep committed batches for a retry, or undo everything; the error that caused it
     stays the one raised (a failure here is logged)."""
-    keep = isinstance(error, Exception) and (retryable or _is_transient)(error)
+    keep = isinstance(error, Exception) and run.retryable(error)
     try:
         if keep:
             await load.suspend()
         else:
             await load.abort(keep_rejects=getattr(error, "keep_rejects", False))
     except Exception:
-        logger.exception("run %s: releasing the load failed", run_id)
+        logger.exception("run %s: releasing the load failed", run.run_id)
 
 
 async def discard_run(warehouse: Warehouse, run_id: str, attempt: int) -> None:

@@ -22,9 +22,3 @@ class SourceChanged(DataFlowError, Terminal):
     """A resumed run re-read batches that differ from the ones its earlier attempt loaded."""
 
     code = "SOURCE_CHANGED"
-
-
-class LoadTakenOver(DataFlowError, Terminal):
-    """A later attempt of the run took the load over; this one must stop writing."""
-
-    code = "LOAD_TAKEN_OVER"

@@ -102,15 +102,6 @@ class StepContext:
     sides: Mapping[str, pl.LazyFrame] = field(default_factory=dict)
 
 
-def require_columns(schema: pl.Schema, columns: list[str]) -> None:
-    for name in columns:
-        if name not in schema:
-            raise StepProblem(
-                f"column `{name}` not found; available columns: {', '.join(schema.names())}",
-                column=name,
-            )
-
-
 class StepModel(BaseModel):
     # A typo in a spec key must fail loudly, not be silently ignored.
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.etl.batches import Processed, fingerprint
 from app.etl.errors import SourceChanged
 from app.etl.sources.threads import finish_in_thread
 from app.etl.warehouse.protocol import BatchStats
+from app.event_types import Progress, Stage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+    from collections.abc import AsyncIterator
 
     import polars as pl
 
-    from app.etl.batches import BatchProcessor
-    from app.etl.warehouse import TableLoad
-
-    EventSink = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+    from app.etl.context import DriveContext
 
 # Batches transformed ahead of the one being written: enough to keep the warehouse
 # busy, few enough that memory stays a handful of batches whatever the input's size.
@@ -46,15 +44,17 @@ class Counters:
         self.batches += 1
         self.batches_resumed += resumed
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "rows_read": self.rows_read,
-            "rows_written": self.rows_written,
-            "rows_rejected": self.rows_rejected,
-            "rows_filtered": self.rows_filtered,
-            "batches": self.batches,
-            "batches_resumed": self.batches_resumed,
-        }
+    def progress(self) -> Progress:
+        """The load's progress event for the counts so far."""
+        return Progress(
+            stage=Stage.LOAD,
+            rows_read=self.rows_read,
+            rows_written=self.rows_written,
+            rows_rejected=self.rows_rejected,
+            rows_filtered=self.rows_filtered,
+            batches=self.batches,
+            batches_resumed=self.batches_resumed,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +62,26 @@ class _Ready:
     number: int
     processed: Processed
 
+    @property
+    def rows_written(self) -> int:
+        return self.processed.stats.rows_written
+
 
 @dataclass(frozen=True, slots=True)
 class _Resumed:
     stats: BatchStats
 
+    @property
+    def rows_written(self) -> int:
+        return self.stats.rows_written
+
 
 @dataclass(frozen=True, slots=True)
 class _End:
     error: BaseException | None = None
+
+
+_Item = _Ready | _Resumed | _End
 
 
 def check_resumed(number: int, stored: BatchStats, raw: pl.DataFrame) -> None:
@@ -84,69 +95,43 @@ def check_resumed(number: int, stored: BatchStats, raw: pl.DataFrame) -> None:
     )
 
 
-async def stream_batches(
-    batches: AsyncIterator[pl.DataFrame],
-    empty: pl.DataFrame,
-    processor: BatchProcessor,
-    load: TableLoad,
-    emit: EventSink,
-    *,
-    limit: int | None = None,
-) -> Counters:
-    """Load every batch; `empty` stands in for a source with no rows at all."""
-    queue: asyncio.Queue[_Ready | _Resumed | _End] = asyncio.Queue(maxsize=QUEUE_DEPTH)
-    producer = asyncio.create_task(
-        _produce(batches, empty, processor, load.committed, queue, limit)
-    )
-    counters = Counters()
+async def stream_batches(batches: AsyncIterator[pl.DataFrame], drive: DriveContext) -> Counters:
+    """Load every batch; `drive.empty` stands in for a source with no rows at all."""
+    queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=QUEUE_DEPTH)
+    producer = asyncio.create_task(_produce(batches, drive, queue))
     try:
-        while not isinstance(item := await queue.get(), _End):
-            if isinstance(item, _Resumed):
-                counters.add(item.stats, resumed=True)
-            else:
-                ready = item.processed
-                await load.write_batch(
-                    item.number, ready.frame, rejects=ready.rejects, stats=ready.stats
-                )
-                counters.add(ready.stats)
-            await emit("progress", "load", counters.payload())
-        if item.error is not None:
-            raise item.error
+        return await _consume(queue, drive)
     finally:
         producer.cancel()
         await asyncio.gather(producer, return_exceptions=True)
+
+
+async def _consume(queue: asyncio.Queue[_Item], drive: DriveContext) -> Counters:
+    """Write each batch the producer readied, counting resumed ones; re-raise its error."""
+    counters, load = Counters(), drive.load
+    while not isinstance(item := await queue.get(), _End):
+        if isinstance(item, _Resumed):
+            counters.add(item.stats, resumed=True)
+        else:
+            ready = item.processed
+            await load.write_batch(
+                item.number, ready.frame, rejects=ready.rejects, stats=ready.stats
+            )
+            counters.add(ready.stats)
+        await drive.run.events(counters.progress())
+    if item.error is not None:
+        raise item.error
     return counters
 
 
 async def _produce(
-    batches: AsyncIterator[pl.DataFrame],
-    empty: pl.DataFrame,
-    processor: BatchProcessor,
-    committed: Mapping[int, BatchStats],
-    queue: asyncio.Queue[_Ready | _Resumed | _End],
-    limit: int | None,
+    batches: AsyncIterator[pl.DataFrame], drive: DriveContext, queue: asyncio.Queue[_Item]
 ) -> None:
     """Feed the queue; the error, if any, goes in too (the consumer re-raises it)."""
-    number, remaining = 0, limit
     try:
-        async for raw in batches:
-            if number in committed:
-                check_resumed(number, committed[number], raw)
-                item: _Ready | _Resumed = _Resumed(committed[number])
-                written = committed[number].rows_written
-            else:
-                processed = await finish_in_thread(processor.process, raw)
-                item = _Ready(number, _limited(processed, remaining))
-                written = item.processed.stats.rows_written
-            await queue.put(item)
-            number += 1
-            if remaining is not None:
-                remaining -= written
-                if remaining <= 0:
-                    break  # a limit reached: the rest of the input is never read
-        if number == 0:
+        if not await _ready_each(batches, drive, queue):
             # Creates the table (with its columns) even when the source has no rows.
-            processed = await finish_in_thread(processor.process, empty)
+            processed = await finish_in_thread(drive.processor.process, drive.empty)
             await queue.put(_Ready(0, processed))
     except asyncio.CancelledError:
         raise
@@ -158,6 +143,39 @@ async def _produce(
         close = getattr(batches, "aclose", None)
         if close is not None:
             await close()
+
+
+async def _ready_each(
+    batches: AsyncIterator[pl.DataFrame], drive: DriveContext, queue: asyncio.Queue[_Item]
+) -> int:
+    """Put each batch read in the queue, processed or recognised as resumed, until the
+    input or a trailing limit ends; how many there were."""
+    number, remaining = 0, drive.plan.limit
+    async for raw in batches:
+        item = await _ready(number, raw, drive, remaining)
+        await queue.put(item)
+        number += 1
+        if remaining is not None:
+            remaining -= item.rows_written
+            if remaining <= 0:
+                break  # a limit reached: the rest of the input is never read
+    return number
+
+
+async def _ready(
+    number: int,
+    raw: pl.DataFrame,
+    drive: DriveContext,
+    remaining: int | None,
+) -> _Ready | _Resumed:
+    """Batch `number` as read: skipped if an earlier attempt committed it (after checking
+    it is the same batch), else processed in a thread."""
+    committed = drive.load.committed
+    if number in committed:
+        check_resumed(number, committed[number], raw)
+        return _Resumed(committed[number])
+    processed = await finish_in_thread(drive.processor.process, raw)
+    return _Ready(number, _limited(processed, remaining))
 
 
 def _limited(processed: Processed, remaining: int | None) -> Processed:

@@ -44,9 +44,28 @@ async def claim(*, session: AsyncSession, settings: Settings, run_id: str, worke
         return Claim(run=None)
     now = utcnow()
     if run.not_before is not None and run.not_before > now:
-        run.last_seen_at = now
-        session.add(run)
-        return Claim(run=None, retry_at=run.not_before)
+        return _look_again(session, run, now, at=run.not_before)  # still backing off
+    claimed = await _take_slot(session, settings, run, worker_id, now)
+    if claimed is not None:
+        return Claim(run=claimed)
+    await session.refresh(run)
+    if run.status is RunStatus.QUEUED:
+        return _look_again(session, run, now, at=now + SLOT_WAIT)  # no free slot yet
+    return Claim(run=None)
+
+
+def _look_again(session: AsyncSession, run: Run, now: datetime, *, at: datetime) -> Claim:
+    """Not yet: the worker looks again `at` then. The run's message is alive, so it is
+    marked seen (the reaper need not resend it)."""
+    run.last_seen_at = now
+    session.add(run)
+    return Claim(run=None, retry_at=at)
+
+
+async def _take_slot(
+    session: AsyncSession, settings: Settings, run: Run, worker_id: str, now: datetime
+) -> Run | None:
+    """The conditional UPDATE that claims the run if a slot of its pipeline is free."""
     # Claims of one pipeline's runs queue up behind this row lock (PostgreSQL; SQLite
     # serialises every write anyway), so the slot count below cannot be raced.
     locked = select(col(Pipeline.concurrency)).where(col(Pipeline.id) == run.pipeline_id)
@@ -60,7 +79,7 @@ async def claim(*, session: AsyncSession, settings: Settings, run_id: str, worke
     statement = (
         update(Run)
         .where(
-            col(Run.id) == run_id,
+            col(Run.id) == run.id,
             col(Run.status) == RunStatus.QUEUED,
             or_(col(Run.not_before).is_(None), col(Run.not_before) <= now),
             busy < limit,
@@ -75,14 +94,7 @@ async def claim(*, session: AsyncSession, settings: Settings, run_id: str, worke
         .returning(Run)
     )
     claimed: Run | None = (await session.exec(statement)).scalars().first()
-    if claimed is not None:
-        return Claim(run=claimed)
-    await session.refresh(run)
-    if run.status is RunStatus.QUEUED:
-        run.last_seen_at = now  # its message is alive: the reaper need not resend it
-        session.add(run)
-        return Claim(run=None, retry_at=now + SLOT_WAIT)
-    return Claim(run=None)
+    return claimed
 
 
 def _fenced(run_id: str, attempt: int, statuses: tuple[RunStatus, ...]) -> Any:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 
+from app.event_types import RunFinished, RunRetrying
 from app.models.base import utcnow
 from app.models.pipeline import Pipeline
 from app.models.run import Run, RunStatus
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.config import Settings
+    from app.event_types import Event
     from app.services.run_events import StoredEvent
 
 # A queued run nobody claimed for this long may have lost its message (a broker restart
@@ -46,16 +48,12 @@ async def _end(
         values={"error_code": code, "error_message": message},
     )
     if done is not None:
-        payload = {"status": status.value, "attempt": run.attempt, "error_code": code}
-        await _record(session, reaped, done, "run_finished", payload)
+        event = RunFinished(status=status.value, attempt=run.attempt, error_code=code)
+        await _record(session, reaped, done, event)
 
 
-async def _record(
-    session: AsyncSession, reaped: Reaped, run: Run, kind: str, payload: dict[str, Any]
-) -> None:
-    stored = await event_service.append(
-        session=session, run_id=run.id, kind=kind, stage=None, payload=payload
-    )
+async def _record(session: AsyncSession, reaped: Reaped, run: Run, event: Event) -> None:
+    stored = await event_service.append(session=session, run_id=run.id, event=event)
     reaped.changed.append((run, [stored]))
 
 
@@ -78,8 +76,8 @@ async def _crashed(
             error_message=message,
         )
         if again is not None:
-            payload = {"attempt": again.attempt, "reason": "WORKER_LOST"}
-            await _record(session, reaped, again, "run_retrying", payload)
+            retrying = RunRetrying(attempt=again.attempt, reason="WORKER_LOST")
+            await _record(session, reaped, again, retrying)
             reaped.to_enqueue.append(run.id)
 
 

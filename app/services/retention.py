@@ -41,9 +41,3 @@ async def remove(*, session: AsyncSession, run_ids: list[str]) -> Removed:
     events = await session.exec(delete(RunEvent).where(col(RunEvent.run_id).in_(run_ids)))
     runs = await session.exec(delete(Run).where(col(Run.id).in_(run_ids)))
     return Removed(runs=runs.rowcount, events=events.rowcount, run_ids=run_ids)
-
-
-async def remove_older_than(*, session: AsyncSession, cutoff: datetime) -> Removed:
-    """Delete runs that ended before `cutoff`, with their events."""
-    run_ids = await finished_before(session=session, cutoff=cutoff)
-    return await remove(session=session, run_ids=run_ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -13,6 +13,8 @@ from app.models.run import RunEvent
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from app.event_types import Event
 
 MAX_EVENTS_PER_READ = 1000
 # Event ids are 64-bit signed integers in every metadata database.
@@ -29,20 +31,20 @@ class StoredEvent:
     previous_id: int
 
 
-async def append(
-    *,
-    session: AsyncSession,
-    run_id: str,
-    kind: str,
-    stage: str | None,
-    payload: dict[str, Any],
-) -> StoredEvent:
+async def append(*, session: AsyncSession, run_id: str, event: Event) -> StoredEvent:
+    """Store `event` as the run's next: its kind and stage as plain text, its payload
+    as JSON (the form every reader, old events included, knows)."""
     latest = await session.exec(select(func.max(col(RunEvent.id))).where(RunEvent.run_id == run_id))
     previous_id = latest.one() or 0
-    event = RunEvent(run_id=run_id, kind=kind, stage=stage, payload=payload)
-    session.add(event)
+    stored = RunEvent(
+        run_id=run_id,
+        kind=event.kind.value,
+        stage=event.stage.value if event.stage is not None else None,
+        payload=event.to_payload(),
+    )
+    session.add(stored)
     await session.flush()
-    return StoredEvent(event=event, previous_id=previous_id)
+    return StoredEvent(event=stored, previous_id=previous_id)
 
 
 async def list_after(

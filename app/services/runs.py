@@ -9,6 +9,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from app.errors import InvalidInput, InvalidTransition, RunNotFound
+from app.event_types import CancelRequested, RunFinished, RunQueued
 from app.models.base import utcnow
 from app.models.run import Run, RunStatus
 from app.models.run_states import can_move, sources_of
@@ -171,6 +172,12 @@ async def latest_for_pipelines(
 
 
 async def _by_idempotency_key(session: AsyncSession, pipeline_id: str, key: str) -> Run | None:
+    """The run this key already triggered (the key checked first)."""
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            path=["idempotencyKey"],
+        )
     statement = select(Run).where(Run.pipeline_id == pipeline_id, Run.idempotency_key == key)
     return (await session.exec(statement)).first()
 
@@ -188,11 +195,6 @@ async def trigger(
     """Insert a QUEUED run; the same idempotency key returns the earlier run instead."""
     pipeline = await pipeline_service.get(session=session, pipeline_id=pipeline_id)
     if idempotency_key is not None:
-        if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise InvalidInput(
-                f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                path=["idempotencyKey"],
-            )
         earlier = await _by_idempotency_key(session, pipeline.id, idempotency_key)
         if earlier is not None:
             return Triggered(run=earlier, created=False, events=[])
@@ -208,11 +210,7 @@ async def trigger(
     session.add(run)
     await session.flush()
     queued = await event_service.append(
-        session=session,
-        run_id=run.id,
-        kind="run_queued",
-        stage=None,
-        payload={"status": run.status.value, "pipeline_version": run.pipeline_version},
+        session=session, run_id=run.id, event=RunQueued(pipeline_version=run.pipeline_version)
     )
     return Triggered(run=run, created=True, events=[queued])
 
@@ -287,42 +285,49 @@ async def finish(
     )
 
 
-async def _record(
-    session: AsyncSession, run: Run, kind: str, payload: dict[str, Any]
-) -> StoredEvent:
-    return await event_service.append(
-        session=session, run_id=run.id, kind=kind, stage=None, payload=payload
-    )
-
-
 async def cancel(*, session: AsyncSession, run_id: str) -> Changed:
     """A queued run is cancelled at once; a running one is asked to stop between batches."""
     run = await get(session=session, run_id=run_id)
+    changed = None
     if run.status is RunStatus.QUEUED:
-        done = await transition(
-            session=session,
-            run_id=run_id,
-            to=RunStatus.CANCELLED,
-            only_from={RunStatus.QUEUED},
-            values={"finished_at": utcnow()},
-        )
-        if done is not None:
-            event = await _record(session, done, "run_finished", {"status": "cancelled"})
-            return Changed(run=done, events=[event])
+        changed = await _cancel_queued(session, run_id)
     elif run.status is RunStatus.RUNNING:
-        asked = await transition(
-            session=session, run_id=run_id, to=RunStatus.CANCELLING, only_from={RunStatus.RUNNING}
-        )
-        if asked is not None:
-            event = await _record(session, asked, "cancel_requested", {"status": "cancelling"})
-            return Changed(run=asked, events=[event])
-    run = await get(session=session, run_id=run_id)
+        changed = await _ask_to_stop(session, run_id)
+    if changed is not None:
+        return changed
+    run = await get(session=session, run_id=run_id)  # it moved meanwhile: where to?
     if run.status is RunStatus.CANCELLING:
         return Changed(run=run, events=[])  # already asked: cancelling twice is fine
     raise InvalidTransition(
         f"run {run_id} is {run.status.value}; only queued or running runs can be cancelled",
         path=["runId"],
     )
+
+
+async def _cancel_queued(session: AsyncSession, run_id: str) -> Changed | None:
+    done = await transition(
+        session=session,
+        run_id=run_id,
+        to=RunStatus.CANCELLED,
+        only_from={RunStatus.QUEUED},
+        values={"finished_at": utcnow()},
+    )
+    if done is None:
+        return None
+    finished = RunFinished(status=RunStatus.CANCELLED.value)
+    event = await event_service.append(session=session, run_id=run_id, event=finished)
+    return Changed(run=done, events=[event])
+
+
+async def _ask_to_stop(session: AsyncSession, run_id: str) -> Changed | None:
+    """RUNNING → CANCELLING: its worker notices at its next progress write."""
+    asked = await transition(
+        session=session, run_id=run_id, to=RunStatus.CANCELLING, only_from={RunStatus.RUNNING}
+    )
+    if asked is None:
+        return None
+    event = await event_service.append(session=session, run_id=run_id, event=CancelRequested())
+    return Changed(run=asked, events=[event])
 
 
 async def retry(*, session: AsyncSession, run_id: str) -> Changed:
@@ -350,7 +355,6 @@ async def retry(*, session: AsyncSession, run_id: str) -> Changed:
     )
     if again is None:  # raced with another retry
         raise InvalidTransition(f"run {run_id} changed meanwhile; look again", path=["runId"])
-    event = await _record(
-        session, again, "run_queued", {"status": "queued", "attempt": again.attempt}
-    )
+    queued = RunQueued(attempt=again.attempt)
+    event = await event_service.append(session=session, run_id=run_id, event=queued)
     return Changed(run=again, events=[event])

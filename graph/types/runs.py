@@ -11,6 +11,7 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.errors import InvalidInput
+from app.event_types import EventKind
 from app.models.base import column_values
 from app.models.run import RunStatus as RunStatus  # re-exported for the schema
 from app.services import run_events as event_service
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from app.models.run import RunEvent as RunEventModel
 
 strawberry.enum(RunStatus)  # registers the model's enum in place
+strawberry.enum(EventKind, name="RunEventKind", description="What a run event tells.")
 MAX_EVENTS_PAGE = 1000
 
 
@@ -40,7 +42,8 @@ class RunEvent:
     id: strawberry.ID = strawberry.field(description="Also the cursor to resume after.")
     run_id: strawberry.ID
     at: datetime
-    kind: str
+    type: EventKind
+    kind: str = strawberry.field(deprecation_reason="Use `type`, the same kind as an enum.")
     stage: str | None
     payload: JSON
 
@@ -50,6 +53,7 @@ class RunEvent:
             id=strawberry.ID(str(event.id)),
             run_id=strawberry.ID(event.run_id),
             at=event.created_at,
+            type=EventKind(event.kind),
             kind=event.kind,
             stage=event.stage,
             payload=JSON(event.payload),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.errors import DataFlowError
-from app.etl.engine import run_pipeline
+from app.etl.engine import RunContext, run_pipeline
 from app.etl.sources import parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import parse_spec
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from app.etl.engine import LoadResult
     from app.etl.warehouse import Warehouse
+    from app.event_types import Event
 
 HEADER = b"id,name,amount\n"
 GOOD = HEADER + b"1,a,1.5\n2,b,2.5\n"
@@ -216,8 +217,8 @@ async def warehouse(warehouse_url: str) -> AsyncIterator[Warehouse]:
     await warehouse.close()
 
 
-async def ignore(kind: str, stage: str, payload: dict[str, Any]) -> None:
-    del kind, stage, payload
+async def ignore(event: Event) -> None:
+    del event
 
 
 async def load(
@@ -228,14 +229,14 @@ async def load(
     spec: dict[str, Any] = {"destination": {"table": table, "mode": "replace"}}
     if case.contract is not None:
         spec["contract"] = case.contract
-    return await run_pipeline(
-        source=parse_source(case.kind, str(path), case.options, SourcePolicy((tmp_path,))),
-        spec=parse_spec(spec),
-        warehouse=warehouse,
+    context = RunContext(
         run_id=run_id,
-        emit=ignore,
+        spec=parse_spec(spec),
+        source=parse_source(case.kind, str(path), case.options, SourcePolicy((tmp_path,))),
+        events=ignore,
         batch_rows=case.batch_rows,
     )
+    return await run_pipeline(context, warehouse)
 
 
 def rows_of(frame: pl.DataFrame) -> list[tuple[Any, ...]]:

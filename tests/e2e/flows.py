@@ -65,6 +65,10 @@ def assert_well_formed_stream(events: list[dict[str, Any]], final_status: str) -
     assert events[-1]["kind"] == "run_finished"
     assert events[-1]["payload"]["status"] == final_status.lower()
     assert sum(event["kind"] == "run_finished" for event in events) == 1
+    # The typed kind (an enum) and the deprecated string name the same kind, wherever
+    # the query asked for both.
+    typed = [event for event in events if "type" in event]
+    assert all(event["type"] == event["kind"].upper() for event in typed)
 
 
 async def create_pipeline_errors(

@@ -47,5 +47,5 @@ query($first: Int, $after: String) {
 
 RUN_EVENTS = """
 subscription($runId: ID!, $after: String) {
-  runEvents(runId: $runId, after: $after) { id runId kind stage payload at }
+  runEvents(runId: $runId, after: $after) { id runId type kind stage payload at }
 }"""

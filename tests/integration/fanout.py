@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from app.db import session_scope
+from app.event_types import Event, EventKind, Progress, RunFinished, Stage
 from app.events import CHANNEL_PREFIX, publish_changes, run_events_channel
 from app.models.run import Run, RunStatus
 from app.services import run_events as event_service
@@ -47,11 +48,15 @@ async def make_running_run(settings: Settings, tmp_path: Path) -> str:
 
 
 async def emit(settings: Settings, run_id: str, kind: str = "progress", n: int = 0) -> int:
-    """Store an event and publish it after the commit, as a worker does; its id."""
+    """Store an event and publish it after the commit, as a worker does; its id. A
+    progress event carries `n` as its rows read."""
+    event: Event = (
+        RunFinished(status="succeeded")
+        if kind == EventKind.RUN_FINISHED
+        else Progress(stage=Stage.LOAD, rows_read=n, rows_rejected=0)
+    )
     async with session_scope(settings) as session:
-        stored = await event_service.append(
-            session=session, run_id=run_id, kind=kind, stage="load", payload={"n": n}
-        )
+        stored = await event_service.append(session=session, run_id=run_id, event=event)
     await publish_changes(settings, None, [stored])
     assert stored.event.id is not None
     return stored.event.id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 import polars as pl
@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from app.errors import SourceMalformed, WarehouseUnavailable
-from app.etl.engine import run_pipeline
+from app.etl.engine import RunContext, run_pipeline
 from app.etl.sample import write_orders_csv
 from app.etl.sources import parse_source
 from app.etl.sources.files import csv as csv_module
@@ -24,11 +24,13 @@ from tests.unit.etl.engine_helpers import csv_source, run
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from app.event_types import Event
+
 pytestmark = pytest.mark.integration
 
 
-async def ignore(kind: str, stage: str, payload: dict[str, Any]) -> None:
-    del kind, stage, payload
+async def ignore(event: Event) -> None:
+    del event
 
 
 async def test_orders_land_filtered_and_derived(tmp_path: Path, pg_url: str) -> None:
@@ -45,12 +47,14 @@ async def test_orders_land_filtered_and_derived(tmp_path: Path, pg_url: str) -> 
     )
     warehouse = open_warehouse(pg_url)
     result = await run_pipeline(
-        source=parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))),
-        spec=spec,
-        warehouse=warehouse,
-        run_id="pg-run",
-        emit=ignore,
-        batch_rows=700,
+        RunContext(
+            run_id="pg-run",
+            spec=spec,
+            source=parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))),
+            events=ignore,
+            batch_rows=700,
+        ),
+        warehouse,
     )
     expected = (
         pl.read_csv(path, try_parse_dates=True)
@@ -74,12 +78,14 @@ async def test_a_late_malformed_row_leaves_the_table_unchanged(
     path.write_text("id,name,amount\n" + "\n".join(lines) + "\n")
     with pytest.raises(SourceMalformed) as raised:
         await run_pipeline(
-            source=parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))),
-            spec=parse_spec({"destination": {"table": table}}),
-            warehouse=warehouse,
-            run_id="pg-bad",
-            emit=ignore,
-            batch_rows=100,
+            RunContext(
+                run_id="pg-bad",
+                spec=parse_spec({"destination": {"table": table}}),
+                source=parse_source("csv", str(path), {}, SourcePolicy((tmp_path,))),
+                events=ignore,
+                batch_rows=100,
+            ),
+            warehouse,
         )
     assert "line 2502" in raised.value.message
     assert_frame_equal(await contract.rows(warehouse, table), contract.orders(range(5)))
@@ -134,10 +140,9 @@ async def test_a_retried_run_on_postgres_resumes_without_duplicates(
     spec = {"destination": {"table": table}}
     progress = 0
 
-    async def drop_connection(kind: str, stage: str, payload: dict[str, Any]) -> None:
+    async def drop_connection(event: Event) -> None:
         nonlocal progress
-        del stage, payload
-        progress += kind == "progress"
+        progress += event.kind == "progress"
         if progress == 7:
             raise WarehouseUnavailable("connection reset by peer")
 
@@ -159,9 +164,8 @@ async def test_a_cancelled_load_leaves_no_trace(tmp_path: Path, pg_url: str) -> 
     source = parse_source("csv", str(path), {}, SourcePolicy((tmp_path,)))
     started = asyncio.Event()
 
-    async def notice(kind: str, stage: str, payload: dict[str, Any]) -> None:
-        del stage, payload
-        if kind == "progress":
+    async def notice(event: Event) -> None:
+        if event.kind == "progress":
             started.set()
             await asyncio.sleep(0.05)
 

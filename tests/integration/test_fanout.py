@@ -181,5 +181,5 @@ async def test_different_selection_sets_each_get_their_own_shape(
     for name, watcher in watchers.items():
         assert watcher.ids() == expected, name
         assert all(set(event) == shapes[name] for event in watcher.events()), name
-    assert watchers["aliased"].events()[1]["n"] == {"n": 1}
+    assert watchers["aliased"].events()[1]["n"] == {"rows_read": 1, "rows_rejected": 0}
     assert watchers["operator"].frames == watchers["narrow"].frames

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.db import session_scope
+from app.event_types import RunFinished
 from app.models.user import Role
 from app.pubsub import RESYNC, RedisDispatcher
 from app.services import run_events as event_service
@@ -127,7 +128,7 @@ async def test_a_lost_last_message_is_found_in_the_log_once_live_goes_quiet(
     first = await emit(settings, run_id, n=0)
     async with session_scope(settings) as session:  # stored, never published
         await event_service.append(
-            session=session, run_id=run_id, kind="run_finished", stage=None, payload={}
+            session=session, run_id=run_id, event=RunFinished(status="succeeded")
         )
     seen = [event.id async for event in follow_run(settings, run_id, poll_seconds=0.2)]
     assert [str(event_id) for event_id in seen] == await stored_ids(settings, run_id)

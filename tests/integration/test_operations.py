@@ -27,6 +27,8 @@ from tests import factories
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
     from app.config import Settings
 
 
@@ -214,6 +216,13 @@ def test_partitions_follow_the_calendar() -> None:
         )
 
 
+async def _clean_up(session: AsyncSession, cutoff: datetime) -> retention.Removed:
+    """What `dataflow cleanup` does to the metadata: the runs that ended before the
+    cutoff, then their removal."""
+    run_ids = await retention.finished_before(session=session, cutoff=cutoff)
+    return await retention.remove(session=session, run_ids=run_ids)
+
+
 async def test_retention_removes_old_finished_runs_only(settings: Settings, tmp_path: Path) -> None:
     pipeline = await _pipeline(settings, tmp_path, concurrency=5)
     old_done, old_running, recent_done = [await _queued(settings, pipeline) for _ in range(3)]
@@ -227,9 +236,7 @@ async def test_retention_removes_old_finished_runs_only(settings: Settings, tmp_
         await session.exec(
             update(Run).where(col(Run.id) == old_running).values(created_at=long_ago)
         )
-        removed = await retention.remove_older_than(
-            session=session, cutoff=utcnow() - timedelta(days=30)
-        )
+        removed = await _clean_up(session, cutoff=utcnow() - timedelta(days=30))
     # The database is shared with this session's other tests, whose old runs go too.
     assert old_done in removed.run_ids
     assert not {old_running, recent_done} & set(removed.run_ids)
@@ -240,9 +247,7 @@ async def test_retention_removes_old_finished_runs_only(settings: Settings, tmp_
         assert (
             await run_service.get(session=session, run_id=old_running)
         ).status is RunStatus.RUNNING
-        nothing = await retention.remove_older_than(
-            session=session, cutoff=utcnow() - timedelta(days=30)
-        )
+        nothing = await _clean_up(session, cutoff=utcnow() - timedelta(days=30))
     assert nothing.runs == 0
 
 

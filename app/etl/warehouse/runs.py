@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from app.errors import WarehouseError
-from app.etl.errors import LoadTakenOver
+from app.errors import RunTakenAway, WarehouseError
 from app.etl.warehouse import ledger
 from app.etl.warehouse.naming import check_destination, staging_table
 from app.etl.warehouse.row_reads import REJECT_PAGE_SCHEMA
-from app.etl.warehouse.staged_load import StagedLoad, discard
+from app.etl.warehouse.staged_load import LoadStart, LoadTarget, StagedLoad, discard
 from app.etl.warehouse.staging_schema import StagingSchema
 
 if TYPE_CHECKING:
@@ -73,18 +72,11 @@ def _staged_load(
         staged=found.staged,
         unlogged=db.unlogged_staging and not renamed,
     )
-    return StagedLoad(
-        db,
-        table=table,
-        mode=mode,
-        run_id=run_id,
-        options=options,
-        staging=staging,
-        schema=schema,
-        committed=found.committed,
-        applied=found.applied,
-        watermark=found.watermark,
+    into = LoadTarget(
+        table=table, mode=mode, run_id=run_id, options=options, staging=staging, schema=schema
     )
+    start = LoadStart(committed=found.committed, applied=found.applied, watermark=found.watermark)
+    return StagedLoad(db, into, start)
 
 
 async def _find_start(
@@ -131,9 +123,7 @@ async def _claim(
     if found[4] == "applied":
         return {}, ledger.totals_of(found)
     if not await ledger.take_over(db, run_id, options.attempt):
-        raise LoadTakenOver(
-            f"run {run_id}: attempt {found[3]} owns the load, not {options.attempt}"
-        )
+        raise RunTakenAway(f"run {run_id}: attempt {found[3]} owns the load, not {options.attempt}")
     return await ledger.committed_batches(db, run_id), None
 
 

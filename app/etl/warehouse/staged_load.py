@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from app.errors import WarehouseError
-from app.etl.errors import LoadTakenOver
+from app.errors import RunTakenAway, WarehouseError
 from app.etl.warehouse import ledger
 from app.etl.warehouse.apply import SEQUENCE_COLUMN, apply_staging
 from app.etl.warehouse.jobs import BatchJobs
@@ -29,34 +29,46 @@ if TYPE_CHECKING:
     from app.etl.warehouse.staging_schema import StagingSchema
 
 
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where one run's load goes: the table and how (mode, options), the run, and the
+    run's staging table with the schema that keeps it fitting the table."""
+
+    table: str
+    mode: Mode
+    run_id: str
+    options: LoadOptions
+    staging: str
+    schema: StagingSchema
+
+
+@dataclass(frozen=True)
+class LoadStart:
+    """Where the run's load stands as this attempt begins."""
+
+    committed: dict[int, BatchStats]
+    """Batches earlier attempts committed (this one skips them)."""
+    applied: LoadTotals | None
+    """Set when an earlier attempt applied the run: nothing is left to do."""
+    watermark: StoredWatermark | None
+    """The watermark of (pipeline, table) before this run."""
+
+
 class StagedLoad:
-    def __init__(
-        self,
-        db: Database,
-        *,
-        table: str,
-        mode: Mode,
-        run_id: str,
-        options: LoadOptions,
-        staging: str,
-        schema: StagingSchema,
-        committed: dict[int, BatchStats],
-        applied: LoadTotals | None,
-        watermark: StoredWatermark | None,
-    ) -> None:
+    def __init__(self, db: Database, target: LoadTarget, start: LoadStart) -> None:
         self._db = db
-        self._table = table
-        self._mode = mode
-        self._run_id = run_id
-        self._options = options
-        self._staging = staging
-        self._schema = schema
-        self._committed = committed
-        self._applied = applied
-        self._watermark = watermark
-        self._next = max(committed, default=-1) + 1
+        self._table = target.table
+        self._mode = target.mode
+        self._run_id = target.run_id
+        self._options = target.options
+        self._staging = target.staging
+        self._schema = target.schema
+        self._committed = start.committed
+        self._applied = start.applied
+        self._watermark = start.watermark
+        self._next = max(start.committed, default=-1) + 1
         self._jobs = BatchJobs()
-        self._finished = applied is not None
+        self._finished = start.applied is not None
 
     @property
     def committed(self) -> Mapping[int, BatchStats]:
@@ -151,7 +163,7 @@ class StagedLoad:
 
     async def _fence(self) -> None:
         if not await ledger.owns(self._db, self._run_id, self._options.attempt):
-            raise LoadTakenOver(
+            raise RunTakenAway(
                 f"run {self._run_id}: a later attempt took over the load into {self._table}; "
                 "this attempt stops"
             )

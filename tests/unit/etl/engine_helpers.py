@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from app.etl.engine import run_pipeline
+from app.etl.engine import RunContext, run_pipeline
 from app.etl.sample import write_orders_csv
 from app.etl.sources import CsvSource, parse_source
 from app.etl.sources.policy import SourcePolicy
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from app.etl.engine import LoadResult
     from app.etl.sources import SourceConfig
     from app.etl.warehouse import Warehouse
+    from app.event_types import Event
 
-Event = tuple[str, str, dict[str, Any]]
+Seen = tuple[str, str | None, dict[str, Any]]
 ORDERS_STEPS: list[dict[str, Any]] = [
     {"filter": "status <> 'cancelled'"},
     {"derive": {"revenue": "quantity * unit_price * (1 - discount)"}},
@@ -28,11 +29,13 @@ ORDERS_STEPS: list[dict[str, Any]] = [
 
 
 class Events:
-    def __init__(self) -> None:
-        self.seen: list[Event] = []
+    """An event sink that keeps each event as it is stored: (kind, stage, payload)."""
 
-    async def __call__(self, kind: str, stage: str, payload: dict[str, Any]) -> None:
-        self.seen.append((kind, stage, payload))
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+
+    async def __call__(self, event: Event) -> None:
+        self.seen.append((event.kind, event.stage, event.to_payload()))
 
     def progress(self) -> list[dict[str, Any]]:
         return [
@@ -71,12 +74,12 @@ async def run(
     run_id: str | None = None,
     **options: Any,
 ) -> LoadResult:
-    return await run_pipeline(
-        source=source,
-        spec=parse_spec(spec),
-        warehouse=warehouse,
+    context = RunContext(
         run_id=run_id or uuid.uuid4().hex,
-        emit=emit or Events(),
+        spec=parse_spec(spec),
+        source=source,
+        events=emit or Events(),
         batch_rows=batch_rows,
         **options,
     )
+    return await run_pipeline(context, warehouse)

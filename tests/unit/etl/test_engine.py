@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from app.errors import ExpressionInvalid, SourceMalformed, TransformFailed, WarehouseUnavailable
+from app.errors import (
+    ExpressionInvalid,
+    SourceMalformed,
+    TransformFailed,
+    WarehouseError,
+    WarehouseUnavailable,
+)
 from app.etl import engine
 from app.etl.engine import LoadResult
 from app.etl.errors import ContractViolation, SourceChanged
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 
     from app.etl.warehouse import BatchStats, LoadOptions, LoadTotals, Mode, Warehouse
     from app.etl.warehouse.row_reads import RowsRead
+    from app.event_types import Event
 
 
 @pytest.fixture
@@ -184,9 +191,8 @@ async def test_a_failing_event_sink_aborts_the_load(tmp_path: Path, warehouse: W
     source = orders_source(tmp_path, 500)
     spec = {"steps": ORDERS_STEPS, "destination": {"table": "watched"}}
 
-    async def sink(kind: str, stage: str, payload: dict[str, Any]) -> None:
-        del stage, payload
-        if kind == "progress":
+    async def sink(event: Event) -> None:
+        if event.kind == "progress":
             raise RuntimeError("event store is down")
 
     with pytest.raises(RuntimeError, match="event store is down"):
@@ -204,10 +210,9 @@ async def test_a_transient_failure_keeps_progress_and_the_retry_resumes(
     await contract.load(warehouse, "resumed", "append", expected_orders(source).head(0))
     calls = 0
 
-    async def flaky(kind: str, stage: str, payload: dict[str, Any]) -> None:
+    async def flaky(event: Event) -> None:
         nonlocal calls
-        del stage, payload
-        calls += kind == "progress"
+        calls += event.kind == "progress"
         if calls == 5:
             raise WarehouseUnavailable("connection reset")
 
@@ -225,15 +230,43 @@ async def test_a_transient_failure_keeps_progress_and_the_retry_resumes(
     assert events.progress()[0]["batches_resumed"] == 1
 
 
+async def test_a_typed_error_caused_by_a_lost_connection_keeps_progress_by_default(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    """Without a retry predicate of its own, a run judges its failure as the runner does
+    (`app.faults.is_transient`): a terminal error whose cause is a lost connection is
+    transient, so the batches committed so far stay for the next attempt to resume."""
+    source = orders_source(tmp_path, 1_000)
+    spec = {"steps": ORDERS_STEPS, "destination": {"table": "kept"}}
+    calls = 0
+
+    async def connection_lost(event: Event) -> None:
+        nonlocal calls
+        calls += event.kind == "progress"
+        if calls == 5:
+            try:
+                raise ConnectionResetError("connection reset by peer")
+            except ConnectionResetError as lost:
+                raise WarehouseError("cannot load batch 5 into kept") from lost
+
+    with pytest.raises(WarehouseError):
+        await run(source, warehouse, spec, 100, connection_lost, run_id="lost")
+
+    result = await run(source, warehouse, spec, 100, run_id="lost", attempt=2)
+    assert result.batches_resumed >= 4
+    assert_frame_equal(
+        (await warehouse.read_table("kept")).sort("order_id"), expected_orders(source)
+    )
+
+
 async def test_a_resumed_run_whose_source_changed_fails_cleanly(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
     source = orders_source(tmp_path, 500)
     spec = {"steps": [], "destination": {"table": "changing"}}
 
-    async def fail_late(kind: str, stage: str, payload: dict[str, Any]) -> None:
-        del stage
-        if kind == "progress" and payload["batches"] == 3:
+    async def fail_late(event: Event) -> None:
+        if event.kind == "progress" and event.to_payload()["batches"] == 3:
             raise WarehouseUnavailable("connection reset")
 
     with pytest.raises(WarehouseUnavailable):

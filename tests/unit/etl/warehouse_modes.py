@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from app.etl.errors import ContractViolation, LoadTakenOver
+from app.errors import RunTakenAway
+from app.etl.errors import ContractViolation
 from app.etl.warehouse import BatchStats, LoadOptions, ledger
 from tests.unit.etl.warehouse_contract import load, orders, rows
 
@@ -127,7 +128,7 @@ async def an_earlier_attempt_is_fenced_off(warehouse: Warehouse, table: str) -> 
         table=table, mode="append", run_id="r-fence", options=LoadOptions(attempt=2)
     )
     await new.suspend()
-    with pytest.raises(LoadTakenOver):
+    with pytest.raises(RunTakenAway):
         await warehouse.begin_load(table=table, mode="append", run_id="r-fence")
     await warehouse.discard_run("r-fence", attempt=2)
     assert not await warehouse.table_exists(table)
