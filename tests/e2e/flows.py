@@ -5,15 +5,28 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from app.etl.warehouse import open_warehouse
 from tests import factories
 from tests.e2e import operations as ops
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import polars as pl
+
+    from app.config import Settings
     from tests.live import GraphQLClient
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+async def read_table(settings: Settings, table: str) -> pl.DataFrame:
+    """A loaded table as the warehouse holds it, in order_id order."""
+    warehouse = open_warehouse(settings.warehouse_target)
+    try:
+        return (await warehouse.read_table(table)).sort("order_id")
+    finally:
+        await warehouse.close()
 
 
 async def define_pipeline(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pytest
 
-from app.etl.warehouse import open_warehouse
 from app.models.user import Role
 from tests import factories
 from tests.e2e import flows
@@ -45,14 +44,6 @@ def expected_orders(rows: int) -> pl.DataFrame:
     return kept.with_columns((pl.col("quantity") * pl.col("unit_price")).alias("revenue"))
 
 
-async def read_table(settings: Settings, table: str) -> pl.DataFrame:
-    warehouse = open_warehouse(settings.warehouse_target)
-    try:
-        return (await warehouse.read_table(table)).sort("order_id")
-    finally:
-        await warehouse.close()
-
-
 async def test_login_then_a_run_end_to_end(
     server: str, embedded_settings: Settings, tmp_path: Path
 ) -> None:
@@ -86,7 +77,7 @@ async def test_login_then_a_run_end_to_end(
     assert run["pipeline"] == {"name": "orders_slice", "source": {"name": "orders_slice_src"}}
     assert events[-1]["payload"]["rows_written"] == expected.height
 
-    loaded = await read_table(embedded_settings, "orders_clean")
+    loaded = await flows.read_table(embedded_settings, "orders_clean")
     assert loaded.select(expected.columns).equals(expected)
 
 
@@ -109,8 +100,8 @@ async def test_replace_swaps_and_append_accumulates(
             run = await flows.wait_for_end(client, await flows.trigger(client, pipeline_id))
             assert run["status"] == "SUCCEEDED", run["error"]
 
-    assert (await read_table(embedded_settings, "accumulated")).height == 2 * kept
-    assert (await read_table(embedded_settings, "replaced")).height == kept
+    assert (await flows.read_table(embedded_settings, "accumulated")).height == 2 * kept
+    assert (await flows.read_table(embedded_settings, "replaced")).height == kept
 
 
 async def test_the_same_idempotency_key_returns_the_same_run(
@@ -126,7 +117,7 @@ async def test_the_same_idempotency_key_returns_the_same_run(
     second = await flows.trigger(client, pipeline_id, key="nightly-2026-11-26")
     assert first == second
     await flows.wait_for_end(client, first)
-    assert (await read_table(embedded_settings, "idem")).height == expected_orders(10).height
+    assert (await flows.read_table(embedded_settings, "idem")).height == expected_orders(10).height
 
     page = (await client.data(ops.RUNS, {"first": 10}))["runs"]
     assert [node["id"] for node in page["nodes"]] == [first]

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
-from app.etl.warehouse import open_warehouse
 from app.models.user import Role
 from tests import factories
 from tests.e2e import flows
@@ -83,14 +82,6 @@ async def run_pipeline(client: GraphQLClient, source_id: str, spec: dict[str, An
     return await flows.trigger(client, created["createPipeline"]["pipeline"]["id"])
 
 
-async def read_table(settings: Settings, table: str) -> pl.DataFrame:
-    warehouse = open_warehouse(settings.warehouse_target)
-    try:
-        return (await warehouse.read_table(table)).sort("order_id")
-    finally:
-        await warehouse.close()
-
-
 async def test_a_sheet_previews_then_loads_into_the_warehouse(
     operator: GraphQLClient, embedded_settings: Settings, tmp_path: Path
 ) -> None:
@@ -110,7 +101,7 @@ async def test_a_sheet_previews_then_loads_into_the_warehouse(
     assert run["status"] == "SUCCEEDED", run
     assert run["rowsRead"] == ROWS
     assert run["rowsWritten"] == expected.height
-    loaded = await read_table(embedded_settings, "xlsx_orders")
+    loaded = await flows.read_table(embedded_settings, "xlsx_orders")
     assert loaded.select(expected.columns).equals(expected)
 
 
@@ -135,7 +126,7 @@ async def test_rows_breaking_the_contract_are_quarantined_with_their_record(
         ("checked.xlsx", 5),
     ]
     assert {r["node"]["reason"] for r in rejects} == {"check failed: quantity > 0"}
-    loaded = await read_table(embedded_settings, "xlsx_checked")
+    loaded = await flows.read_table(embedded_settings, "xlsx_checked")
     assert loaded["order_id"].to_list() == [1, 2, 4, 6]
 
 
@@ -153,7 +144,7 @@ async def test_a_file_that_is_not_a_workbook_fails_its_run_and_loads_nothing(
     assert run["error"]["code"] == "SOURCE_MALFORMED"
     assert run["error"]["message"].startswith("export.xlsx, not a readable Excel workbook")
     with pytest.raises(Exception, match="xlsx_bad"):
-        await read_table(embedded_settings, "xlsx_bad")
+        await flows.read_table(embedded_settings, "xlsx_bad")
 
 
 async def test_a_sheet_the_workbook_lacks_is_refused_with_the_sheets_it_has(
