@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from app.errors import SourceMalformed
@@ -25,6 +23,9 @@ class ParquetFormat:
     row_label = "record"
 
     def sample(self, handle: BinaryIO) -> pl.Schema:
+        import pyarrow as pa  # here, not above: a kind's library loads when it is read
+        import pyarrow.parquet as pq
+
         try:
             schema = pq.read_schema(handle)
         except (pa.ArrowException, OSError) as error:
@@ -34,6 +35,9 @@ class ParquetFormat:
     def frames(
         self, handle: BinaryIO, file_schema: pl.Schema, target: pl.Schema, batch_rows: int
     ) -> Iterator[pl.DataFrame]:
+        import pyarrow as pa  # here, not above: a kind's library loads when it is read
+        import pyarrow.parquet as pq
+
         del file_schema, target  # frames are conformed by the caller
         row = 1
         try:

@@ -14,14 +14,6 @@ import tempfile
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import aioboto3
-from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-from botocore.exceptions import (  # type: ignore[import-untyped]
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-)
-
 from app.errors import DataFlowError, SourceInvalid, SourceUnreadable
 from app.etl.sources.errors import SourceNoFiles, SourceRequestFailed, SourceUnavailable
 from app.etl.sources.files.filestore import FileRef
@@ -35,9 +27,11 @@ if TYPE_CHECKING:
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # botocore retries throttling and dropped connections itself; past that the error is
 # SOURCE_UNAVAILABLE and the run's own retry (with its backoff) takes over.
-_CONFIG = AioConfig(
-    connect_timeout=10, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
-)
+_CONFIG = {
+    "connect_timeout": 10,
+    "read_timeout": 60,
+    "retries": {"max_attempts": 3, "mode": "standard"},
+}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _RETRYABLE = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "503", "500"}
 
@@ -75,6 +69,12 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 def s3_error(error: Exception, what: str) -> DataFlowError:
     """An S3 failure as a typed error: transient when a retry later could help."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]  # here, not above: a kind's library loads when it is read
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+    )
+
     if isinstance(error, NoCredentialsError):
         return SourceInvalid(
             f"{what}: no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
@@ -103,9 +103,13 @@ class S3Store:
     async def _s3(self) -> Any:
         if self._client is None:
             self._loop = asyncio.get_running_loop()
+            import aioboto3  # here, not above: a kind's library loads when it is read
+            from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+
             session = aioboto3.Session()  # credentials: the standard AWS chain
+            config = AioConfig(**_CONFIG)
             self._client = await self._stack.enter_async_context(
-                session.client("s3", endpoint_url=self._location.endpoint_url, config=_CONFIG)
+                session.client("s3", endpoint_url=self._location.endpoint_url, config=config)
             )
         return self._client
 

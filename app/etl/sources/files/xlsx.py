@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal
 
-import fastexcel
 import polars as pl
 from pydantic import Field
 
@@ -64,6 +63,8 @@ class XlsxFormat:
         yield from frame.with_columns(rows.alias(ROW_COLUMN)).iter_slices(batch_rows)
 
     def _read(self, handle: BinaryIO) -> pl.DataFrame:
+        import fastexcel  # here, not above: a kind's library loads when it is read
+
         data = _workbook_bytes(handle, self._options.max_bytes)
         sheet = _sheet_name(data, self._options.sheet)
         try:
@@ -106,6 +107,8 @@ def _workbook_bytes(handle: BinaryIO, limit: int) -> bytes:
 
 def _sheet_name(data: bytes, sheet: int | str) -> str:
     """The name of the sheet the option means, or SOURCE_INVALID listing the sheets there are."""
+    import fastexcel  # here, not above: a kind's library loads when it is read
+
     try:
         names = fastexcel.read_excel(data).sheet_names
     except fastexcel.FastExcelError as error:

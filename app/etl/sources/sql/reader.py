@@ -17,7 +17,6 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import asyncpg
 import polars as pl
 
 from app.errors import DataFlowError, SourceInvalid, SourceUnreadable
@@ -118,6 +117,8 @@ class SqlReader:
             settings["statement_timeout"] = str(int(self._options.statement_timeout_seconds * 1000))
         # SQLAlchemy's spelling of the same DSN is accepted; asyncpg wants the plain one.
         dsn = self._config.uri.replace("postgresql+asyncpg://", "postgresql://", 1)
+        import asyncpg  # here, not above: a kind's library loads when it is read
+
         return await asyncpg.connect(
             dsn,
             password=password,
@@ -179,6 +180,8 @@ def _check_unique(columns: list[tuple[str, str]]) -> None:
 
 def sql_error(error: Exception) -> DataFlowError:
     """A database failure as a typed error: transient when trying later could help."""
+    import asyncpg  # here, not above: a kind's library loads when it is read
+
     if isinstance(
         error, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
     ):
