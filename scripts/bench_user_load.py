@@ -67,7 +67,8 @@ class RunRound:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Needs PostgreSQL, Redis and psql; the CSVs are cached as bench_load's are.",
     )
     parser.add_argument("--rows", type=int, default=5_000_000, help="rows in the CSV")
@@ -83,6 +84,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6", help="the broker")
     parser.add_argument(
         "--batch-rows", type=int, default=None, help="the worker's ETL_BATCH_ROWS (its default)"
+    )
+    parser.add_argument(
+        "--env",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the API and the worker, e.g. RUN_PROGRESS_SECONDS=0 (repeatable)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -102,6 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the database and the processes' logs"
     )
     return parser.parse_args(argv)
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=VALUE")
+    return name, value
 
 
 def prepare_files(cache_dir: Path, rows: int, seed: int) -> Files:
@@ -237,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         file_root=files.orders.parent,
         folder=Path(tempfile.mkdtemp(prefix="dataflow-bench-user-")),
         batch_rows=args.batch_rows,
+        extra_env=dict(args.env),
     )
     runs: list[RunRound] = []
     copies: list[float] = []

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -23,7 +23,7 @@ import httpx
 from app.client import Credentials, DataFlowClient
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 BIN = Path(sys.executable).parent
 # What an operator's shell may hold that must not reach the processes: they get what
@@ -47,6 +47,8 @@ class StackConfig:
     worker_threads: int = 2
     batch_rows: int | None = None
     """ETL_BATCH_ROWS for the worker; None keeps the worker's default."""
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    """More settings for every process (e.g. RUN_PROGRESS_SECONDS), over the defaults."""
 
     @property
     def database_url(self) -> str:
@@ -107,6 +109,7 @@ class UserStack:
         )
         if config.batch_rows is not None:
             env["ETL_BATCH_ROWS"] = str(config.batch_rows)
+        env.update(config.extra_env)
         return env
 
     def data_dir(self, name: str) -> Path:
