@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # Rows per batch on the data path: bounds memory, and how soon a cancel is noticed.
     # 25k: as fast as larger batches here, with peak RSS about 300 MB at 5M rows.
     etl_batch_rows: int = Field(default=25_000, ge=1_000, le=10_000_000)
+    # A run's progress is written (and published) at most this often, not after every
+    # batch: each write is a metadata transaction the load waited for (app/etl/progress.py).
+    # It also bounds how long a cancel takes to stop a load; 0 writes every batch's.
+    run_progress_seconds: float = Field(default=0.5, ge=0, le=60)
     # Caps on one pipeline spec (app/etl/spec_limits.py): checking a spec costs time in
     # proportion to its steps and expressions, so one request cannot ask for minutes.
     spec_max_steps: int = Field(default=200, ge=1, le=10_000)

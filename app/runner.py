@@ -2,7 +2,8 @@
 
 Called by the Dramatiq actor with only the run id. Every write is fenced on the run's
 attempt, so a worker that lost its run can change nothing. The lease is renewed while
-the run works; a cancel is noticed at the next progress write, between batches; a
+the run works; a cancel is noticed at the next progress write (at most every
+`run_progress_seconds`, between batches, and always before the load commits); a
 transient failure hands the run back for its next attempt after a backoff.
 """
 
@@ -18,6 +19,7 @@ from app.analytics.hooks import after_successful_load
 from app.db import session_scope
 from app.errors import DataFlowError, RunTakenAway
 from app.etl.engine import LoadResult, RunContext, discard_run, run_pipeline
+from app.etl.progress import SampledProgress
 from app.etl.sources import parse_source
 from app.etl.sources.policy import SourcePolicy
 from app.etl.spec import PipelineSpec, parse_spec
@@ -226,7 +228,7 @@ async def _load(
         run_id=run.id,
         spec=spec,
         source=parse_source(source.kind, source.uri, source.options, policy),
-        events=recorder.emit,
+        events=SampledProgress(recorder.emit, settings.run_progress_seconds),
         attempt=run.attempt,
         pipeline_id=run.pipeline_id,
         params=run.params,

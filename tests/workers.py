@@ -29,6 +29,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         SECRET_KEY=settings.signing_key(),
         LOG_LEVEL="INFO",
         ETL_BATCH_ROWS=str(settings.etl_batch_rows),
+        RUN_PROGRESS_SECONDS=str(settings.run_progress_seconds),
         RUN_LEASE_SECONDS=str(settings.run_lease_seconds),
         RETRY_BASE_SECONDS=str(settings.retry_base_seconds),
         RETRY_MAX_SECONDS=str(settings.retry_max_seconds),

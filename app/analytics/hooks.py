@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from app.analytics import catalog
-from app.analytics import service as analytics_service
 from app.analytics.datasets import parse_dataset
 from app.analytics.errors import DatasetNotFound
-from app.analytics.read_paths import read_path
-from app.analytics.replica import discard_replica
 from app.db import session_scope
 
 if TYPE_CHECKING:
@@ -45,6 +42,12 @@ async def after_successful_load(
     definition = await _definition(settings, spec, table)
     if definition is None:
         return
+    # The read path brings DuckDB and the S3 client (about 30 MB): a worker imports it at
+    # its first load of a dataset, not for every pipeline it runs.
+    from app.analytics import service as analytics_service
+    from app.analytics.read_paths import read_path
+    from app.analytics.replica import discard_replica
+
     measured = await read_path(settings).measure_load(table, definition)
     row, obsolete = await _record(settings, table, pipeline_id, definition, measured)
     await analytics_service.dataset_loaded(settings=settings, name=table, version=row.version)

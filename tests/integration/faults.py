@@ -27,6 +27,7 @@ def fast_settings(settings: Settings, **changes: object) -> Settings:
     """Short leases and backoffs, small batches: faults show and heal within seconds."""
     defaults: dict[str, object] = {
         "etl_batch_rows": 1000,
+        "run_progress_seconds": 0,  # every batch's progress: a cancel lands at the next
         "run_lease_seconds": 3,
         "retry_base_seconds": 0.2,
         "retry_max_seconds": 1,

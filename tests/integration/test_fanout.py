@@ -40,7 +40,10 @@ SUBSCRIBERS = 100
 async def test_a_hundred_subscribers_receive_every_event(
     service_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = service_settings.model_copy(update={"etl_batch_rows": 1000})
+    # Every batch's progress is an event: many to deliver to each subscriber.
+    settings = service_settings.model_copy(
+        update={"etl_batch_rows": 1000, "run_progress_seconds": 0}
+    )
     _, operator_token = await factories.make_user(settings, Role.OPERATOR)
     _, viewer_token = await factories.make_user(settings, Role.VIEWER)
     csv_path = factories.write_csv(tmp_path, factories.orders_rows(30_000))

@@ -15,7 +15,6 @@ from app.etl.sources.files.compression import codec_for, decompressed
 from app.etl.sources.files.filestore import FileRef, FileStore, LocalStore
 from app.etl.sources.files.location import LocalFiles
 from app.etl.sources.files.options import TextOptions
-from app.etl.sources.files.s3_store import S3Store
 from app.etl.sources.reader import SOURCE_COLUMN
 from app.etl.sources.reconcile import conform, final_schema, reconcile
 from app.etl.sources.threads import finish_in_thread, iterate_in_thread
@@ -33,17 +32,23 @@ if TYPE_CHECKING:
 SAMPLE_CONCURRENCY = 4
 
 
+def _store(config: FileSource, context: ReadContext) -> FileStore:
+    location = config.location
+    if isinstance(location, LocalFiles):
+        return LocalStore(location, context.params)
+    # The S3 client (aioboto3, about 25 MB) is imported by the first S3 source a process
+    # reads, not by every worker.
+    from app.etl.sources.files.s3_store import S3Store
+
+    return S3Store(location, context.params)
+
+
 class FileReader:
     def __init__(self, config: FileSource, context: ReadContext) -> None:
         self._config = config
         self._context = context
         self._format: FileFormat = config.file_format()
-        location = config.location
-        self._store: FileStore = (
-            LocalStore(location, context.params)
-            if isinstance(location, LocalFiles)
-            else S3Store(location, context.params)
-        )
+        self._store = _store(config, context)
         self._files: list[tuple[FileRef, pl.Schema]] = []
         self._schema: pl.Schema | None = None
 
