@@ -194,12 +194,13 @@ class UserStack:
 
     def stop(self, *, drop_database: bool = True) -> None:
         for process in reversed(self.processes.values()):
-            _stop(process)
+            stop_process(process)
         if drop_database:
             psql(self.config.admin_url, f'DROP DATABASE IF EXISTS "{self.config.database}";')
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped after 30 s (as compose stops a service)."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from scripts.user_stack import stop_process
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,15 +53,7 @@ def start_worker(settings: Settings, log_path: Path, threads: int = 2) -> subpro
         )
 
 
-def stop_worker(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+stop_worker = stop_process  # the same stop as the benchmark's stack (SIGTERM, then SIGKILL)
 
 
 @contextmanager
